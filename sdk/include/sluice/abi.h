@@ -1,0 +1,209 @@
+/* Sluice plugin C ABI.
+ *
+ * The only contract between the host (sluice runtime) and a plugin shared object. Only C types
+ * and byte spans cross it, so plugins may be built by another compiler or standard library.
+ * A plugin exports one function, SLUICE_ENTRY_POINT, returning a static descriptor. The host
+ * checks abi_major == SLUICE_ABI_MAJOR and abi_minor <= SLUICE_ABI_MINOR before touching
+ * anything else in the descriptor.
+ *
+ * Compatibility rules: adding a member at the END of a struct, or a new enum value, bumps the
+ * minor version; anything else bumps the major version.
+ */
+#ifndef SLUICE_ABI_H
+#define SLUICE_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SLUICE_ABI_MAJOR 1
+#define SLUICE_ABI_MINOR 0
+#define SLUICE_ENTRY_POINT sluice_plugin_descriptor_v1
+#define SLUICE_ENTRY_POINT_NAME "sluice_plugin_descriptor_v1"
+
+#if defined(_WIN32)
+#define SLUICE_EXPORT __declspec(dllexport)
+#else
+#define SLUICE_EXPORT __attribute__((visibility("default")))
+#endif
+
+typedef enum sluice_kind {
+  SLUICE_KIND_SOURCE = 1,
+  SLUICE_KIND_PROCESSOR = 2,
+  SLUICE_KIND_SINK = 3
+} sluice_kind;
+
+/* Option types. Values reach the plugin as JSON (see create()): durations as integer
+ * nanoseconds, sizes as integer bytes, processor refs as the child's index in the host's
+ * child table (see sluice_host.child_*). */
+typedef enum sluice_option_type {
+  SLUICE_OPT_STRING = 1,
+  SLUICE_OPT_INT = 2,
+  SLUICE_OPT_DOUBLE = 3,
+  SLUICE_OPT_BOOL = 4,
+  SLUICE_OPT_DURATION = 5,    /* "250ms", "2.5s", "1h" */
+  SLUICE_OPT_SIZE = 6,        /* "10MiB", "512KB", or an integer byte count */
+  SLUICE_OPT_STRING_LIST = 7,
+  SLUICE_OPT_INT_LIST = 8,
+  SLUICE_OPT_DOUBLE_LIST = 9,
+  SLUICE_OPT_TABLE = 10,      /* free-form table, passed through as a JSON object */
+  SLUICE_OPT_PROCESSOR = 11,  /* name of another [processors.X] that becomes a child */
+  SLUICE_OPT_PROCESSOR_LIST = 12,
+  SLUICE_OPT_SECRET = 13,     /* a string never logged, printed or exported */
+  SLUICE_OPT_EXPRESSION = 14  /* a filter expression (string); errors point at a column */
+} sluice_option_type;
+
+typedef struct sluice_option_spec {
+  const char* key;
+  sluice_option_type type;
+  /* Default as a TOML literal ("100", "\"text\"", "\"250ms\"", "[1, 2]"); NULL = no default. */
+  const char* default_toml;
+  int required;
+  const char* description;
+  /* Optional comma-separated allowed values for string options ("text,json"); NULL = any. */
+  const char* choices;
+} sluice_option_spec;
+
+/* A failure a plugin reports from create(): which option, where inside its string value
+ * (1-based column, 0 = whole value), and a message a user can act on. */
+typedef struct sluice_error {
+  char key[128];
+  uint32_t column;
+  char message[1024];
+} sluice_error;
+
+/* Outcome classes of one process/consume call. Composite processors see these for each child. */
+typedef enum sluice_status {
+  SLUICE_OK = 0,
+  SLUICE_ERR_TIMEOUT = 1,
+  SLUICE_ERR_RATE_LIMITED = 2,
+  SLUICE_ERR_SERVER = 3,
+  SLUICE_ERR_BAD_RESPONSE = 4,
+  SLUICE_ERR_REJECTED = 5,  /* the event itself is unacceptable: do not retry elsewhere */
+  SLUICE_ERR_AUTH = 6,
+  SLUICE_ERR_BAD_REQUEST = 7,
+  SLUICE_ERR_QUOTA = 8,
+  SLUICE_ERR_INTERNAL = 9,
+  SLUICE_ERR_CANCELLED = 10
+} sluice_status;
+
+typedef struct sluice_outcome {
+  sluice_status status;
+  const char* message;    /* may be NULL; copied by the host before done() returns */
+  double cost_usd;        /* cost the call incurred, 0 if none */
+  int64_t retry_after_ns; /* for RATE_LIMITED: the server's hint, 0 if none */
+} sluice_outcome;
+
+/* One in-flight event handed to a processor or sink. The plugin may call emit any number of
+ * times and must then call done exactly once (from any thread). Emitting the very pointer it
+ * received as `event` forwards the original bytes without a copy. */
+typedef struct sluice_call sluice_call;
+struct sluice_call {
+  const uint8_t* event;
+  size_t event_size;
+  void* host_data;
+  /* output: NULL or "" for the default output, else a named output ("errors", "canary"). */
+  void (*emit)(sluice_call* call, const char* output, const uint8_t* data, size_t size);
+  void (*done)(sluice_call* call, const sluice_outcome* outcome);
+};
+
+/* Completion of a child processor call made through sluice_host.child_process. */
+typedef struct sluice_child_result {
+  const sluice_outcome* outcome;
+  int64_t latency_ns;
+  /* Events the child emitted, in order, with their output names. Valid during the callback. */
+  size_t emitted_count;
+  const uint8_t* const* emitted_data;
+  const size_t* emitted_size;
+  const char* const* emitted_output;
+} sluice_child_result;
+
+typedef void (*sluice_child_callback)(void* user, const sluice_child_result* result);
+
+typedef enum sluice_log_level {
+  SLUICE_LOG_TRACE = 0,
+  SLUICE_LOG_DEBUG = 1,
+  SLUICE_LOG_INFO = 2,
+  SLUICE_LOG_WARN = 3,
+  SLUICE_LOG_ERROR = 4
+} sluice_log_level;
+
+/* Services the host gives every plugin instance. All functions are thread-safe unless noted. */
+typedef struct sluice_host {
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  void* ctx;
+  const char* pipeline_name;
+  const char* node_name;
+  const char* state_dir;
+
+  void (*log)(void* ctx, sluice_log_level level, const char* msg, size_t len);
+
+  /* Runtime settings ([settings] in the pipeline). Values are JSON texts. get returns the
+   * length written (or needed, if larger than cap), or -1 when the setting does not exist. */
+  uint64_t (*settings_version)(void* ctx);
+  int64_t (*setting_get)(void* ctx, const char* name, char* buf, size_t cap);
+  int (*setting_set)(void* ctx, const char* name, const char* value_json);
+
+  /* Metrics: name must be a Prometheus name without the sluice_ prefix; labels is a
+   * pre-rendered, comma-separated label list (k="v",...) or NULL. The node's own labels are
+   * added by the host. */
+  void (*counter_add)(void* ctx, const char* name, const char* labels, double value);
+  void (*gauge_set)(void* ctx, const char* name, const char* labels, double value);
+  void (*histogram_observe)(void* ctx, const char* name, const char* labels, double value);
+
+  /* Child processors of a composite (options of type PROCESSOR / PROCESSOR_LIST). */
+  size_t (*child_count)(void* ctx);
+  const char* (*child_name)(void* ctx, size_t index);
+  /* Runs child `index` on a copy of the event; cb runs on the caller's stage thread. */
+  void (*child_process)(void* ctx, size_t index, const uint8_t* event, size_t size,
+                        sluice_child_callback cb, void* user);
+} sluice_host;
+
+/* What a source's run() gets: a blocking emit with backpressure and a stop flag. */
+typedef struct sluice_source_ctx sluice_source_ctx;
+struct sluice_source_ctx {
+  void* host_data;
+  /* Blocks while downstream is full. Returns 0, or -1 once the pipeline is stopping. */
+  int (*emit)(sluice_source_ctx* ctx, const uint8_t* data, size_t size);
+  int (*stopping)(sluice_source_ctx* ctx);
+  /* Sleeps up to ns nanoseconds; returns early (non-zero) when stopping. */
+  int (*sleep_ns)(sluice_source_ctx* ctx, int64_t ns);
+};
+
+typedef struct sluice_plugin_descriptor {
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  sluice_kind kind;
+  const char* name;
+  const char* version;
+  const char* description;
+  const sluice_option_spec* options;
+  size_t option_count;
+  /* Named outputs besides the default one ("unmatched"); route-like plugins may also emit to
+   * outputs named by their options. NULL-terminated list, or NULL. */
+  const char* const* outputs;
+
+  /* config_json: the node's validated options with defaults applied. Returns NULL and fills
+   * err on failure. Must not start I/O: `sluice validate` creates instances too. */
+  void* (*create)(const sluice_host* host, const char* config_json, sluice_error* err);
+  void (*destroy)(void* self);
+
+  /* Sources: runs until finished (returns 0) or failed (returns non-zero, err filled). */
+  int (*run)(void* self, sluice_source_ctx* ctx, sluice_error* err);
+  /* Processors and sinks. */
+  void (*process)(void* self, sluice_call* call);
+  /* Sinks: called once when the input is drained, before destroy. May be NULL. */
+  void (*flush)(void* self);
+} sluice_plugin_descriptor;
+
+typedef const sluice_plugin_descriptor* (*sluice_entry_point_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_ABI_H */

@@ -1,0 +1,433 @@
+// Sluice C++ plugin SDK: header-only wrappers over the C ABI in abi.h.
+//
+// A plugin author writes one class deriving from Source, Processor or Sink, with a constructor
+// taking (const Host&, const Config&), declares its options once, and adds one line:
+//
+//   SLUICE_PLUGIN(MyFilter, "my_filter", "1.0.0", "Drops boring events", kMyFilterOptions);
+//
+// Exceptions are for the control plane only: a constructor throws OptionError / std::exception to
+// reject its configuration. process()/consume() report failures through Call::fail().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/abi.h"
+#include "sluice/event.hpp"
+
+namespace sluice {
+
+using Json = nlohmann::json;
+using Bytes = std::span<const uint8_t>;
+
+// Wall-clock nanoseconds since the Unix epoch: event times and latency across processes.
+inline int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Monotonic nanoseconds: intervals within one process.
+inline int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+enum class Status : int {
+  kOk = SLUICE_OK,
+  kTimeout = SLUICE_ERR_TIMEOUT,
+  kRateLimited = SLUICE_ERR_RATE_LIMITED,
+  kServerError = SLUICE_ERR_SERVER,
+  kBadResponse = SLUICE_ERR_BAD_RESPONSE,
+  kRejected = SLUICE_ERR_REJECTED,
+  kAuth = SLUICE_ERR_AUTH,
+  kBadRequest = SLUICE_ERR_BAD_REQUEST,
+  kQuota = SLUICE_ERR_QUOTA,
+  kInternal = SLUICE_ERR_INTERNAL,
+  kCancelled = SLUICE_ERR_CANCELLED,
+};
+
+// Stable snake_case names, used as the `class` metric label and in error events.
+inline const char* status_name(int status) {
+  switch (status) {
+    case SLUICE_OK: return "ok";
+    case SLUICE_ERR_TIMEOUT: return "timeout";
+    case SLUICE_ERR_RATE_LIMITED: return "rate_limited";
+    case SLUICE_ERR_SERVER: return "server_error";
+    case SLUICE_ERR_BAD_RESPONSE: return "bad_response";
+    case SLUICE_ERR_REJECTED: return "rejected";
+    case SLUICE_ERR_AUTH: return "auth";
+    case SLUICE_ERR_BAD_REQUEST: return "bad_request";
+    case SLUICE_ERR_QUOTA: return "insufficient_quota";
+    case SLUICE_ERR_INTERNAL: return "internal";
+    case SLUICE_ERR_CANCELLED: return "cancelled";
+    default: return "unknown";
+  }
+}
+
+// Outcome of one call, as a plugin reports it and as a composite observes it for a child.
+struct Outcome {
+  Status status = Status::kOk;
+  std::string message;
+  double cost_usd = 0;
+  int64_t retry_after_ns = 0;
+
+  bool ok() const { return status == Status::kOk; }
+  static Outcome success(double cost_usd = 0) { return Outcome{Status::kOk, {}, cost_usd, 0}; }
+  static Outcome failure(Status s, std::string msg) { return Outcome{s, std::move(msg), 0, 0}; }
+};
+
+// A configuration problem: which option, where in its value (1-based column, 0 = whole value).
+class OptionError : public std::runtime_error {
+ public:
+  OptionError(std::string key, std::string message, uint32_t column = 0)
+      : std::runtime_error(std::move(message)), key_(std::move(key)), column_(column) {}
+  const std::string& key() const { return key_; }
+  uint32_t column() const { return column_; }
+
+ private:
+  std::string key_;
+  uint32_t column_;
+};
+
+// A node's options, validated by the host against the plugin's declared schema, with defaults
+// applied. Durations arrive as nanoseconds and sizes as bytes.
+class Config {
+ public:
+  explicit Config(Json json) : json_(std::move(json)) {}
+
+  bool has(std::string_view key) const {
+    auto it = json_.find(key);
+    return it != json_.end() && !it->is_null();
+  }
+  const Json& json() const { return json_; }
+  const Json& at(std::string_view key) const {
+    auto it = json_.find(key);
+    if (it == json_.end() || it->is_null()) {
+      throw OptionError(std::string(key), "option '" + std::string(key) + "' is required");
+    }
+    return *it;
+  }
+  std::string str(std::string_view key) const { return get<std::string>(key, "a string"); }
+  std::string str(std::string_view key, std::string def) const {
+    return has(key) ? str(key) : std::move(def);
+  }
+  int64_t i64(std::string_view key) const { return get<int64_t>(key, "an integer"); }
+  int64_t i64(std::string_view key, int64_t def) const { return has(key) ? i64(key) : def; }
+  double f64(std::string_view key) const { return get<double>(key, "a number"); }
+  double f64(std::string_view key, double def) const { return has(key) ? f64(key) : def; }
+  bool flag(std::string_view key) const { return get<bool>(key, "a boolean"); }
+  bool flag(std::string_view key, bool def) const { return has(key) ? flag(key) : def; }
+  std::chrono::nanoseconds duration(std::string_view key) const {
+    return std::chrono::nanoseconds(get<int64_t>(key, "a duration"));
+  }
+  uint64_t size_bytes(std::string_view key) const { return get<uint64_t>(key, "a size"); }
+  std::vector<std::string> strings(std::string_view key) const {
+    return has(key) ? get<std::vector<std::string>>(key, "a list of strings")
+                    : std::vector<std::string>{};
+  }
+  std::vector<int64_t> ints(std::string_view key) const {
+    return has(key) ? get<std::vector<int64_t>>(key, "a list of integers")
+                    : std::vector<int64_t>{};
+  }
+  // Child indices of a PROCESSOR / PROCESSOR_LIST option (see Host::child_process).
+  std::vector<size_t> children(std::string_view key) const {
+    const Json& v = at(key);
+    if (v.is_number_unsigned()) return {v.get<size_t>()};
+    return v.get<std::vector<size_t>>();
+  }
+
+ private:
+  template <class T>
+  T get(std::string_view key, const char* what) const {
+    const Json& v = at(key);
+    try {
+      return v.get<T>();
+    } catch (const Json::exception&) {
+      throw OptionError(std::string(key), "option '" + std::string(key) + "' must be " + what);
+    }
+  }
+  Json json_;
+};
+
+// The host's services for one plugin instance.
+class Host {
+ public:
+  explicit Host(const sluice_host* h) : h_(h) {}
+  const sluice_host* raw() const { return h_; }
+
+  std::string_view pipeline_name() const { return h_->pipeline_name; }
+  std::string_view node_name() const { return h_->node_name; }
+  std::string_view state_dir() const { return h_->state_dir ? h_->state_dir : ""; }
+
+  void log(sluice_log_level level, std::string_view msg) const {
+    h_->log(h_->ctx, level, msg.data(), msg.size());
+  }
+  void debug(std::string_view msg) const { log(SLUICE_LOG_DEBUG, msg); }
+  void info(std::string_view msg) const { log(SLUICE_LOG_INFO, msg); }
+  void warn(std::string_view msg) const { log(SLUICE_LOG_WARN, msg); }
+  void error(std::string_view msg) const { log(SLUICE_LOG_ERROR, msg); }
+
+  // Settings: cheap version counter, so hot paths re-read only after a change.
+  uint64_t settings_version() const { return h_->settings_version(h_->ctx); }
+  std::optional<Json> setting(const std::string& name) const {
+    char buf[512];
+    int64_t n = h_->setting_get(h_->ctx, name.c_str(), buf, sizeof(buf));
+    if (n < 0) return std::nullopt;
+    if (static_cast<size_t>(n) <= sizeof(buf)) {
+      return Json::parse(std::string_view(buf, static_cast<size_t>(n)), nullptr, false);
+    }
+    std::string big(static_cast<size_t>(n), '\0');
+    n = h_->setting_get(h_->ctx, name.c_str(), big.data(), big.size());
+    big.resize(static_cast<size_t>(std::max<int64_t>(n, 0)));
+    return Json::parse(big, nullptr, false);
+  }
+  bool set_setting(const std::string& name, const Json& value) const {
+    return h_->setting_set(h_->ctx, name.c_str(), value.dump().c_str()) == 0;
+  }
+
+  void counter_add(const char* name, double v, const char* labels = nullptr) const {
+    h_->counter_add(h_->ctx, name, labels, v);
+  }
+  void gauge_set(const char* name, double v, const char* labels = nullptr) const {
+    h_->gauge_set(h_->ctx, name, labels, v);
+  }
+  void observe(const char* name, double v, const char* labels = nullptr) const {
+    h_->histogram_observe(h_->ctx, name, labels, v);
+  }
+
+  struct ChildResult {
+    Outcome outcome;
+    int64_t latency_ns = 0;
+    struct Emitted {
+      std::string output;
+      std::span<const uint8_t> bytes;  // valid only inside the callback
+    };
+    std::vector<Emitted> emitted;
+  };
+  using ChildCallback = std::function<void(const ChildResult&)>;
+
+  size_t child_count() const { return h_->child_count(h_->ctx); }
+  std::string_view child_name(size_t i) const { return h_->child_name(h_->ctx, i); }
+  // Runs child i on the event; cb runs on this node's stage thread when the child is done.
+  void child_process(size_t i, Bytes event, ChildCallback cb) const {
+    auto* heap = new ChildCallback(std::move(cb));
+    h_->child_process(h_->ctx, i, event.data(), event.size(), &Host::child_trampoline, heap);
+  }
+
+ private:
+  static void child_trampoline(void* user, const sluice_child_result* r) {
+    std::unique_ptr<ChildCallback> cb(static_cast<ChildCallback*>(user));
+    ChildResult res;
+    res.outcome.status = static_cast<Status>(r->outcome->status);
+    if (r->outcome->message != nullptr) res.outcome.message = r->outcome->message;
+    res.outcome.cost_usd = r->outcome->cost_usd;
+    res.outcome.retry_after_ns = r->outcome->retry_after_ns;
+    res.latency_ns = r->latency_ns;
+    res.emitted.reserve(r->emitted_count);
+    for (size_t i = 0; i < r->emitted_count; ++i) {
+      res.emitted.push_back({r->emitted_output[i] ? r->emitted_output[i] : "",
+                             {r->emitted_data[i], r->emitted_size[i]}});
+    }
+    (*cb)(res);
+  }
+  const sluice_host* h_;
+};
+
+// One in-flight event. Move-only; emit() any number of times, then exactly one done()/ok()/
+// fail(). Destroying an unfinished Call reports an internal error, so no event is ever stuck.
+class Call {
+ public:
+  explicit Call(sluice_call* c) : c_(c) {}
+  Call(Call&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  Call& operator=(Call&& o) noexcept {
+    if (this != &o) {
+      abandon();
+      c_ = std::exchange(o.c_, nullptr);
+    }
+    return *this;
+  }
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+  ~Call() { abandon(); }
+
+  Bytes bytes() const { return {c_->event, c_->event_size}; }
+  EventView event() const { return EventView(c_->event, c_->event_size); }
+
+  // Forwards the received bytes unchanged (zero-copy) to an output.
+  void forward(const char* output = nullptr) { c_->emit(c_, output, c_->event, c_->event_size); }
+  void emit(Bytes data, const char* output = nullptr) {
+    c_->emit(c_, output, data.data(), data.size());
+  }
+
+  void done(const Outcome& o) {
+    sluice_outcome out{static_cast<sluice_status>(o.status),
+                       o.message.empty() ? nullptr : o.message.c_str(), o.cost_usd,
+                       o.retry_after_ns};
+    sluice_call* c = std::exchange(c_, nullptr);
+    c->done(c, &out);
+  }
+  void ok(double cost_usd = 0) { done(Outcome::success(cost_usd)); }
+  void fail(Status s, std::string message) { done(Outcome::failure(s, std::move(message))); }
+
+ private:
+  void abandon() {
+    if (c_ == nullptr) return;
+    sluice_outcome out{SLUICE_ERR_INTERNAL, "plugin dropped the event without completing it", 0,
+                       0};
+    sluice_call* c = std::exchange(c_, nullptr);
+    c->done(c, &out);
+  }
+  sluice_call* c_;
+};
+
+// Handed to Source::run: blocking emit (backpressure) and cooperative stop.
+class SourceContext {
+ public:
+  explicit SourceContext(sluice_source_ctx* c) : c_(c) {}
+  // False once the pipeline is stopping: return from run() then.
+  bool emit(Bytes data) { return c_->emit(c_, data.data(), data.size()) == 0; }
+  bool stopping() const { return c_->stopping(c_) != 0; }
+  // Sleeps up to d; false if woken because the pipeline is stopping.
+  bool sleep_for(std::chrono::nanoseconds d) { return c_->sleep_ns(c_, d.count()) == 0; }
+
+ private:
+  sluice_source_ctx* c_;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Emits until finished or stopping; throws to report a failure.
+  virtual void run(SourceContext& ctx) = 0;
+};
+
+class Processor {
+ public:
+  virtual ~Processor() = default;
+  virtual void process(Call call) = 0;
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void consume(Call call) = 0;
+  // Called once when the input is drained, before destruction.
+  virtual void flush() {}
+};
+
+namespace detail {
+
+inline void copy_to(char* dst, size_t cap, std::string_view s) {
+  size_t n = std::min(cap - 1, s.size());
+  std::memcpy(dst, s.data(), n);
+  dst[n] = '\0';
+}
+
+template <class T>
+struct Adapter {
+  static void* create(const sluice_host* host, const char* config_json, sluice_error* err) {
+    try {
+      Config cfg(Json::parse(config_json));
+      return new T(Host(host), cfg);
+    } catch (const OptionError& e) {
+      copy_to(err->key, sizeof(err->key), e.key());
+      err->column = e.column();
+      copy_to(err->message, sizeof(err->message), e.what());
+    } catch (const std::exception& e) {
+      err->key[0] = '\0';
+      err->column = 0;
+      copy_to(err->message, sizeof(err->message), e.what());
+    }
+    return nullptr;
+  }
+  static void destroy(void* self) { delete static_cast<T*>(self); }
+  static int run(void* self, sluice_source_ctx* c, sluice_error* err) {
+    if constexpr (std::is_base_of_v<Source, T>) {
+      try {
+        SourceContext ctx(c);
+        static_cast<T*>(self)->run(ctx);
+        return 0;
+      } catch (const std::exception& e) {
+        err->key[0] = '\0';
+        err->column = 0;
+        copy_to(err->message, sizeof(err->message), e.what());
+        return 1;
+      }
+    }
+    return 1;
+  }
+  static void process(void* self, sluice_call* call) {
+    try {
+      if constexpr (std::is_base_of_v<Processor, T>) {
+        static_cast<T*>(self)->process(Call(call));
+      } else if constexpr (std::is_base_of_v<Sink, T>) {
+        static_cast<T*>(self)->consume(Call(call));
+      }
+    } catch (...) {
+      // The Call was moved into the plugin and has already reported itself as abandoned.
+    }
+  }
+  static void flush(void* self) {
+    if constexpr (std::is_base_of_v<Sink, T>) static_cast<T*>(self)->flush();
+  }
+};
+
+template <class T>
+concept HasOutputs = requires { T::kOutputs; };
+
+template <class T, size_t N>
+const sluice_plugin_descriptor* describe(const char* name, const char* version,
+                                         const char* description,
+                                         const sluice_option_spec (&options)[N]) {
+  static_assert(std::is_base_of_v<Source, T> || std::is_base_of_v<Processor, T> ||
+                    std::is_base_of_v<Sink, T>,
+                "a plugin class derives from sluice::Source, Processor or Sink");
+  static const sluice_plugin_descriptor d = [&] {
+    sluice_plugin_descriptor x{};
+    x.abi_major = SLUICE_ABI_MAJOR;
+    x.abi_minor = SLUICE_ABI_MINOR;
+    x.kind = std::is_base_of_v<Source, T>      ? SLUICE_KIND_SOURCE
+             : std::is_base_of_v<Processor, T> ? SLUICE_KIND_PROCESSOR
+                                               : SLUICE_KIND_SINK;
+    x.name = name;
+    x.version = version;
+    x.description = description;
+    x.options = options;
+    x.option_count = (N == 1 && options[0].key == nullptr) ? 0 : N;
+    if constexpr (HasOutputs<T>) x.outputs = T::kOutputs;
+    x.create = &Adapter<T>::create;
+    x.destroy = &Adapter<T>::destroy;
+    x.run = &Adapter<T>::run;
+    x.process = &Adapter<T>::process;
+    x.flush = &Adapter<T>::flush;
+    return x;
+  }();
+  return &d;
+}
+
+}  // namespace detail
+}  // namespace sluice
+
+// Registers the plugin class. Options: an array of sluice_option_spec (use {} for none).
+// Optional: `static constexpr const char* kOutputs[] = {"unmatched", nullptr};` in the class.
+#define SLUICE_PLUGIN(Class, name, version, description, options)                         \
+  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* SLUICE_ENTRY_POINT(void) {      \
+    return ::sluice::detail::describe<Class>(name, version, description, options);         \
+  }
