@@ -1,0 +1,608 @@
+// Sluice SDK test double: runs one plugin class in-process, without the runtime.
+//
+// In the spirit of spdlog's tests/test_sink.h: a TestHost fills a sluice_host with working
+// in-process services (captured log lines, a settings map with a version counter, metrics maps,
+// no children), and a TestPlugin creates the plugin through its SLUICE_PLUGIN descriptor and
+// drives process()/consume()/run() from the test thread, collecting what the plugin emits and
+// how each call ended.
+//
+//   #include "sluice/testing.hpp"
+//
+//   sluice::testkit::TestPlugin upper({{"field", "symbol"}, {"missing", "forward"}});
+//   auto r = upper.process(sluice::testkit::make_event({{"symbol", "btcusdt"}}));
+//   EXPECT_TRUE(r.outcome.ok());
+//   EXPECT_EQ(r.emitted.at(0).view().string("symbol"), "BTCUSDT");
+//
+// The test binary compiles the plugin's sources itself, so TestPlugin calls the plugin's exported
+// entry point directly; no shared object is loaded and only the SDK headers are needed. Unlike
+// the runtime, it validates nothing and applies no defaults: the JSON config reaches create()
+// exactly as given, so a test spells out every option the constructor reads. Sleeps requested
+// by a source are simulated (recorded, not slept), which keeps source tests fast.
+//
+// The in-tree harness (tests/support/plugin_harness.hpp) is the other tool: it loads the real
+// .so through the real loader and option validator. This header is for plugin authors who have
+// only the installed SDK.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/sdk.hpp"
+
+// Defined by the SLUICE_PLUGIN line of the plugin the test binary compiles in.
+extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* SLUICE_ENTRY_POINT(void);
+
+namespace sluice::testkit {
+
+struct LogLine {
+  sluice_log_level level;
+  std::string message;
+};
+
+struct TestOptions {
+  std::string pipeline_name = "test";
+  std::string node_name = "under_test";
+  std::string state_dir;           // "" = the plugin gets no state directory
+  Json settings = Json::object();  // initial [settings]: name → value
+  bool echo_logs = false;          // also print every log line to stderr
+};
+
+// The host services one plugin instance sees. Thread-safe, like the runtime's: asynchronous
+// plugins may log, count and read settings from their own threads.
+class TestHost {
+ public:
+  explicit TestHost(const TestOptions& options = {})
+      : pipeline_name_(options.pipeline_name),
+        node_name_(options.node_name),
+        state_dir_(options.state_dir),
+        echo_logs_(options.echo_logs) {
+    for (const auto& [name, value] : options.settings.items()) settings_[name] = value.dump();
+    host_.abi_major = SLUICE_ABI_MAJOR;
+    host_.abi_minor = SLUICE_ABI_MINOR;
+    host_.ctx = this;
+    host_.pipeline_name = pipeline_name_.c_str();
+    host_.node_name = node_name_.c_str();
+    host_.state_dir = state_dir_.empty() ? nullptr : state_dir_.c_str();
+    host_.log = &TestHost::log_cb;
+    host_.settings_version = &TestHost::settings_version_cb;
+    host_.setting_get = &TestHost::setting_get_cb;
+    host_.setting_set = &TestHost::setting_set_cb;
+    host_.counter_add = &TestHost::counter_add_cb;
+    host_.gauge_set = &TestHost::gauge_set_cb;
+    host_.histogram_observe = &TestHost::histogram_observe_cb;
+    host_.child_count = &TestHost::child_count_cb;
+    host_.child_name = &TestHost::child_name_cb;
+    host_.child_process = &TestHost::child_process_cb;
+  }
+  // The plugin keeps a pointer to raw(), so the host never moves.
+  TestHost(const TestHost&) = delete;
+  TestHost& operator=(const TestHost&) = delete;
+
+  const sluice_host* raw() const { return &host_; }
+
+  std::vector<LogLine> logs() const {
+    std::lock_guard lock(mu_);
+    return logs_;
+  }
+  // True if a line at `level` contains `text`.
+  bool logged(sluice_log_level level, std::string_view text) const {
+    std::lock_guard lock(mu_);
+    for (const LogLine& line : logs_) {
+      if (line.level == level && line.message.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  void clear_logs() {
+    std::lock_guard lock(mu_);
+    logs_.clear();
+  }
+
+  // Changes a setting as `/setthreshold` or a pipeline reload would: bumps the version.
+  void set_setting(const std::string& name, const Json& value) {
+    std::lock_guard lock(mu_);
+    settings_[name] = value.dump();
+    ++settings_version_;
+  }
+  std::optional<Json> setting(const std::string& name) const {
+    std::lock_guard lock(mu_);
+    auto it = settings_.find(name);
+    if (it == settings_.end()) return std::nullopt;
+    return Json::parse(it->second);
+  }
+  uint64_t settings_version() const {
+    std::lock_guard lock(mu_);
+    return settings_version_;
+  }
+
+  // Runs the callbacks posted for the plugin (child results), as the runtime's stage thread does
+  // between calls. TestPlugin runs them after each process() and while waiting for done().
+  void run_posted() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::lock_guard lock(mu_);
+        if (posted_.empty()) return;
+        fn = std::move(posted_.front());
+        posted_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  // Sum of counter_add() for a name over all label sets, 0 if never counted.
+  double counter(std::string_view name) const {
+    std::lock_guard lock(mu_);
+    double sum = 0;
+    for (const auto& [key, value] : counters_) {
+      if (key.first == name) sum += value;
+    }
+    return sum;
+  }
+  // Sum of counter_add() for a name and one exact label string ("" = no labels).
+  double counter(std::string_view name, std::string_view labels) const {
+    std::lock_guard lock(mu_);
+    auto it = counters_.find({std::string(name), std::string(labels)});
+    return it == counters_.end() ? 0 : it->second;
+  }
+  // Last gauge_set() value, nullopt if never set.
+  std::optional<double> gauge(std::string_view name, std::string_view labels = {}) const {
+    std::lock_guard lock(mu_);
+    auto it = gauges_.find({std::string(name), std::string(labels)});
+    if (it == gauges_.end()) return std::nullopt;
+    return it->second;
+  }
+  // Every histogram_observe() value in call order.
+  std::vector<double> observations(std::string_view name, std::string_view labels = {}) const {
+    std::lock_guard lock(mu_);
+    auto it = histograms_.find({std::string(name), std::string(labels)});
+    return it == histograms_.end() ? std::vector<double>{} : it->second;
+  }
+
+ private:
+  using MetricKey = std::pair<std::string, std::string>;  // name, labels
+
+  static TestHost& self(void* ctx) { return *static_cast<TestHost*>(ctx); }
+  static MetricKey metric_key(const char* name, const char* labels) {
+    return {name, labels == nullptr ? "" : labels};
+  }
+
+  static void log_cb(void* ctx, sluice_log_level level, const char* msg, size_t len) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    h.logs_.push_back({level, std::string(msg, len)});
+    if (h.echo_logs_) {
+      std::fprintf(stderr, "[%s] %d %.*s\n", h.node_name_.c_str(), static_cast<int>(level),
+                   static_cast<int>(len), msg);
+    }
+  }
+  static uint64_t settings_version_cb(void* ctx) { return self(ctx).settings_version(); }
+  static int64_t setting_get_cb(void* ctx, const char* name, char* buf, size_t cap) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    auto it = h.settings_.find(name);
+    if (it == h.settings_.end()) return -1;
+    std::memcpy(buf, it->second.data(), std::min(cap, it->second.size()));
+    return static_cast<int64_t>(it->second.size());
+  }
+  static int setting_set_cb(void* ctx, const char* name, const char* value_json) {
+    Json value = Json::parse(value_json, nullptr, false);
+    if (value.is_discarded()) return -1;
+    self(ctx).set_setting(name, value);
+    return 0;
+  }
+  static void counter_add_cb(void* ctx, const char* name, const char* labels, double value) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    h.counters_[metric_key(name, labels)] += value;
+  }
+  static void gauge_set_cb(void* ctx, const char* name, const char* labels, double value) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    h.gauges_[metric_key(name, labels)] = value;
+  }
+  static void histogram_observe_cb(void* ctx, const char* name, const char* labels, double value) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    h.histograms_[metric_key(name, labels)].push_back(value);
+  }
+  // No children: a composite's constructor sees child_count() == 0 and can reject its options.
+  // A child call made anyway fails with an internal error, delivered later (never inside
+  // child_process()), as the runtime delivers child results.
+  static size_t child_count_cb(void*) { return 0; }
+  static const char* child_name_cb(void*, size_t) { return ""; }
+  static void child_process_cb(void* ctx, size_t index, const uint8_t*, size_t,
+                               sluice_child_callback cb, void* user) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    h.posted_.push_back([index, cb, user] {
+      std::string message = "the SDK test host has no child processors (asked for child " +
+                            std::to_string(index) + ")";
+      sluice_outcome outcome{SLUICE_ERR_INTERNAL, message.c_str(), 0, 0};
+      sluice_child_result result{&outcome, 0, 0, nullptr, nullptr, nullptr};
+      cb(user, &result);
+    });
+  }
+
+  std::string pipeline_name_;
+  std::string node_name_;
+  std::string state_dir_;
+  bool echo_logs_;
+  sluice_host host_{};
+
+  mutable std::mutex mu_;
+  std::vector<LogLine> logs_;
+  std::map<std::string, std::string, std::less<>> settings_;  // name → JSON text
+  uint64_t settings_version_ = 0;
+  std::map<MetricKey, double> counters_;
+  std::map<MetricKey, double> gauges_;
+  std::map<MetricKey, std::vector<double>> histograms_;
+  std::deque<std::function<void()>> posted_;
+};
+
+// One event a plugin emitted.
+struct Emitted {
+  std::string output;          // "" = the default output
+  std::vector<uint8_t> bytes;  // a copy, valid after the call
+  bool forwarded = false;      // the plugin emitted the received bytes themselves (zero-copy)
+  EventView view() const { return EventView(bytes.data(), bytes.size()); }
+};
+
+// How one process()/consume() call ended.
+struct CallResult {
+  Outcome outcome;
+  std::vector<Emitted> emitted;
+  bool completed = false;  // done() was called within the timeout
+  // Breaches of the call contract (emit after done, done twice): always empty for plugins
+  // written against the C++ SDK, whose Call enforces it.
+  std::vector<std::string> contract_violations;
+};
+
+// What a source's run() produced.
+struct RunResult {
+  std::vector<std::vector<uint8_t>> events;
+  int status = 0;        // run()'s return value: 0 = finished, else failed
+  std::string error;     // the message run() reported when it failed
+  bool stopped = false;  // the double asked the source to stop (a RunLimits limit was hit)
+  size_t sleeps = 0;     // sleep_ns() calls
+  int64_t slept_ns = 0;  // total simulated sleep
+  EventView view(size_t i) const { return EventView(events.at(i).data(), events.at(i).size()); }
+};
+
+struct RunLimits {
+  // After this many events stopping() turns true and further emits return "stopping".
+  size_t max_events = std::numeric_limits<size_t>::max();
+  // After this many sleeps the source is asked to stop, so a polling source cannot hang a test.
+  size_t max_sleeps = 10'000;
+};
+
+// create() refused the configuration: which option, where in its value, and why.
+class CreateError : public std::runtime_error {
+ public:
+  CreateError(std::string key, uint32_t column, const std::string& message)
+      : std::runtime_error(message), key_(std::move(key)), column_(column) {}
+  const std::string& key() const { return key_; }  // "" when not about one option
+  uint32_t column() const { return column_; }      // 1-based inside the value, 0 = whole value
+
+ private:
+  std::string key_;
+  uint32_t column_;
+};
+
+// One plugin instance under test. Not movable: the plugin holds pointers into it.
+class TestPlugin {
+ public:
+  // Creates the plugin this test binary compiles in (its SLUICE_PLUGIN entry point).
+  // Throws CreateError if create() refuses the config.
+  explicit TestPlugin(const Json& config = Json::object(), const TestOptions& options = {})
+      : TestPlugin(SLUICE_ENTRY_POINT(), config, options) {}
+  // Lets a test write the config inline, TestPlugin p({{"field", "symbol"}}), which would
+  // otherwise be ambiguous with the (deleted) copy constructor.
+  explicit TestPlugin(Json::initializer_list_t config, const TestOptions& options = {})
+      : TestPlugin(Json(config), options) {}
+  // Creates a plugin from an explicit descriptor, for binaries that hold several plugin classes.
+  TestPlugin(const sluice_plugin_descriptor* descriptor, const Json& config,
+             const TestOptions& options = {})
+      : d_(descriptor), host_(std::make_unique<TestHost>(options)) {
+    sluice_error err{};
+    self_ = d_->create(host_->raw(), config.dump().c_str(), &err);
+    if (self_ == nullptr) throw CreateError(err.key, err.column, err.message);
+  }
+  TestPlugin(const TestPlugin&) = delete;
+  TestPlugin& operator=(const TestPlugin&) = delete;
+  ~TestPlugin() { d_->destroy(self_); }
+
+  // The error create() reports for a config, or nullopt if it accepts it.
+  static std::optional<CreateError> create_error(const Json& config,
+                                                 const TestOptions& options = {}) {
+    return create_error(SLUICE_ENTRY_POINT(), config, options);
+  }
+  static std::optional<CreateError> create_error(const sluice_plugin_descriptor* descriptor,
+                                                 const Json& config,
+                                                 const TestOptions& options = {}) {
+    try {
+      TestPlugin plugin(descriptor, config, options);
+    } catch (const CreateError& e) {
+      return e;
+    }
+    return std::nullopt;
+  }
+
+  const sluice_plugin_descriptor& descriptor() const { return *d_; }
+  TestHost& host() { return *host_; }
+
+  // Processors: process(); sinks: consume(). Returns once the plugin has called done(), or
+  // after `timeout` with completed == false and an internal-error outcome saying so.
+  CallResult process(Bytes event, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait(start(event), timeout);
+  }
+  // Starts every call before waiting for any, as the runtime does up to max_in_flight, so an
+  // asynchronous plugin has them all in flight at once. Results are in input order.
+  std::vector<CallResult> process_all(
+      const std::vector<std::vector<uint8_t>>& events,
+      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::vector<PendingCall*> started;
+    started.reserve(events.size());
+    for (const auto& event : events) started.push_back(start(event));
+    std::vector<CallResult> results;
+    results.reserve(started.size());
+    for (PendingCall* call : started) results.push_back(wait(call, timeout));
+    return results;
+  }
+  // Sinks: the end-of-input flush.
+  void flush() {
+    require_kind(d_->kind == SLUICE_KIND_SINK, "flush()");
+    if (d_->flush != nullptr) d_->flush(self_);
+  }
+
+  // Sources: runs run() on this thread until it returns or a limit asks it to stop.
+  RunResult run(const RunLimits& limits = {}) {
+    require_kind(d_->kind == SLUICE_KIND_SOURCE, "run()");
+    SourceRun state;
+    state.limits = limits;
+    state.ctx.host_data = &state;
+    state.ctx.emit = &TestPlugin::source_emit;
+    state.ctx.stopping = &TestPlugin::source_stopping;
+    state.ctx.sleep_ns = &TestPlugin::source_sleep;
+    sluice_error err{};
+    int status = d_->run(self_, &state.ctx, &err);
+    std::lock_guard lock(state.mu);
+    state.result.status = status;
+    if (status != 0) state.result.error = err.message;
+    return std::move(state.result);
+  }
+
+ private:
+  // Lives until the plugin is destroyed, so a plugin that completes a call after the test
+  // stopped waiting still writes into valid memory.
+  struct PendingCall {
+    sluice_call call{};
+    std::vector<uint8_t> input;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    CallResult result;
+  };
+
+  struct SourceRun {
+    sluice_source_ctx ctx{};
+    RunLimits limits;
+    std::mutex mu;
+    bool stopping = false;
+    RunResult result;
+  };
+
+  void require_kind(bool applies, const char* what) const {
+    if (!applies) {
+      throw std::logic_error(std::string(what) + " does not apply to plugin '" + d_->name +
+                             "', a " + kind_name(d_->kind));
+    }
+  }
+  static const char* kind_name(sluice_kind kind) {
+    switch (kind) {
+      case SLUICE_KIND_SOURCE:
+        return "source";
+      case SLUICE_KIND_PROCESSOR:
+        return "processor";
+      case SLUICE_KIND_SINK:
+        return "sink";
+    }
+    return "plugin of unknown kind";
+  }
+
+  PendingCall* start(Bytes event) {
+    require_kind(d_->kind == SLUICE_KIND_PROCESSOR || d_->kind == SLUICE_KIND_SINK, "process()");
+    calls_.push_back(std::make_unique<PendingCall>());
+    PendingCall* p = calls_.back().get();
+    p->input.assign(event.begin(), event.end());
+    p->call.event = p->input.data();
+    p->call.event_size = p->input.size();
+    p->call.host_data = p;
+    p->call.emit = &TestPlugin::call_emit;
+    p->call.done = &TestPlugin::call_done;
+    d_->process(self_, &p->call);
+    host_->run_posted();
+    return p;
+  }
+
+  CallResult wait(PendingCall* p, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      host_->run_posted();
+      std::unique_lock lock(p->mu);
+      // Short slices, so callbacks posted meanwhile from the plugin's threads run on this thread.
+      if (p->cv.wait_for(lock, std::chrono::milliseconds(5), [p] { return p->done; })) {
+        return p->result;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        CallResult late = p->result;
+        late.outcome =
+            Outcome::failure(Status::kInternal, "plugin did not call done() within " +
+                                                    std::to_string(timeout.count()) + " ms");
+        return late;
+      }
+    }
+  }
+
+  static void call_emit(sluice_call* call, const char* output, const uint8_t* data, size_t size) {
+    auto* p = static_cast<PendingCall*>(call->host_data);
+    std::lock_guard lock(p->mu);
+    if (p->done) {
+      p->result.contract_violations.push_back("emit() after done()");
+      return;
+    }
+    p->result.emitted.push_back({output == nullptr ? "" : output,
+                                 std::vector<uint8_t>(data, data + size), data == p->input.data()});
+  }
+
+  static void call_done(sluice_call* call, const sluice_outcome* outcome) {
+    auto* p = static_cast<PendingCall*>(call->host_data);
+    {
+      std::lock_guard lock(p->mu);
+      if (p->done) {
+        p->result.contract_violations.push_back("done() called more than once");
+        return;
+      }
+      p->result.outcome.status = static_cast<Status>(outcome->status);
+      p->result.outcome.message = outcome->message == nullptr ? "" : outcome->message;
+      p->result.outcome.cost_usd = outcome->cost_usd;
+      p->result.outcome.retry_after_ns = outcome->retry_after_ns;
+      p->result.completed = true;
+      p->done = true;
+    }
+    p->cv.notify_all();
+  }
+
+  static int source_emit(sluice_source_ctx* ctx, const uint8_t* data, size_t size) {
+    auto* s = static_cast<SourceRun*>(ctx->host_data);
+    std::lock_guard lock(s->mu);
+    if (s->stopping) return -1;
+    bool accepted = s->result.events.size() < s->limits.max_events;
+    if (accepted) s->result.events.emplace_back(data, data + size);
+    if (s->result.events.size() >= s->limits.max_events) {
+      s->stopping = true;
+      s->result.stopped = true;
+    }
+    return accepted ? 0 : -1;
+  }
+  static int source_stopping(sluice_source_ctx* ctx) {
+    auto* s = static_cast<SourceRun*>(ctx->host_data);
+    std::lock_guard lock(s->mu);
+    return s->stopping ? 1 : 0;
+  }
+  static int source_sleep(sluice_source_ctx* ctx, int64_t ns) {
+    auto* s = static_cast<SourceRun*>(ctx->host_data);
+    std::lock_guard lock(s->mu);
+    if (s->stopping) return 1;
+    ++s->result.sleeps;
+    s->result.slept_ns += ns;
+    if (s->result.sleeps > s->limits.max_sleeps) {
+      s->stopping = true;
+      s->result.stopped = true;
+      return 1;
+    }
+    return 0;
+  }
+
+  const sluice_plugin_descriptor* d_;
+  std::unique_ptr<TestHost> host_;
+  void* self_ = nullptr;
+  std::vector<std::unique_ptr<PendingCall>> calls_;
+};
+
+// Event and ingest time of every make_event() event: fixed, so rendered events compare exactly.
+inline constexpr int64_t kTestEventTimeNs = 1'700'000'000'000'000'000;
+
+// Builds an event from a JSON object of fields: integers → Int, numbers with a fraction → Double,
+// strings, bools, null → Null. Throws std::invalid_argument naming a field of another type.
+inline std::vector<uint8_t> make_event(const Json& fields, std::string_view key = {},
+                                       uint64_t id = 1) {
+  if (!fields.is_object()) throw std::invalid_argument("make_event: fields must be a JSON object");
+  EventBuilder b;
+  b.id(id).key(key).event_time_ns(kTestEventTimeNs).ingest_time_ns(kTestEventTimeNs);
+  for (const auto& [name, value] : fields.items()) {
+    if (value.is_number_integer()) {
+      b.field(name, value.get<int64_t>());
+    } else if (value.is_number()) {
+      b.field(name, value.get<double>());
+    } else if (value.is_boolean()) {
+      b.field(name, value.get<bool>());
+    } else if (value.is_string()) {
+      b.field(name, value.get_ref<const std::string&>());
+    } else if (value.is_null()) {
+      b.null_field(name);
+    } else {
+      throw std::invalid_argument("make_event: field '" + name +
+                                  "' must be a number, string, bool or null, got " +
+                                  value.type_name());
+    }
+  }
+  auto bytes = b.finish();
+  return {bytes.begin(), bytes.end()};
+}
+
+// Renders a whole event as JSON for assertions: id, times, source, key, attrs, fields (bytes
+// fields as arrays of byte values) and hops.
+inline Json event_to_json(Bytes bytes) {
+  EventView ev(bytes);
+  Json attrs = Json::object();
+  for (size_t i = 0; i < ev.attr_count(); ++i) {
+    const fb::Attr* a = ev.attr_at(i);
+    attrs[std::string(EventView::sv(a->key()))] = EventView::sv(a->value());
+  }
+  Json fields = Json::object();
+  for (size_t i = 0; i < ev.field_count(); ++i) {
+    const fb::Field* f = ev.field_at(i);
+    Json& out = fields[std::string(EventView::sv(f->name()))];
+    switch (f->type()) {
+      case FieldType::Int:
+        out = f->i();
+        break;
+      case FieldType::Double:
+        out = f->d();
+        break;
+      case FieldType::Bool:
+        out = f->b();
+        break;
+      case FieldType::String:
+        out = EventView::sv(f->s());
+        break;
+      case FieldType::Bytes:
+        out = f->bin() ? std::vector<uint8_t>(f->bin()->begin(), f->bin()->end())
+                       : std::vector<uint8_t>{};
+        break;
+      default:
+        out = nullptr;
+        break;
+    }
+  }
+  Json hops = Json::array();
+  for (size_t i = 0; i < ev.hop_count(); ++i) {
+    const fb::Hop* h = ev.hop_at(i);
+    hops.push_back({{"stage", EventView::sv(h->stage())}, {"time_ns", h->time_ns()}});
+  }
+  return {{"id", ev.id()},
+          {"event_time_ns", ev.event_time_ns()},
+          {"ingest_time_ns", ev.ingest_time_ns()},
+          {"source", ev.source()},
+          {"key", ev.key()},
+          {"attrs", attrs},
+          {"fields", fields},
+          {"hops", hops}};
+}
+
+}  // namespace sluice::testkit
