@@ -1,0 +1,232 @@
+// The `sluice` command line: run, validate, graph, plugins list|describe|docs|schema, version.
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "sluice/core/config.hpp"
+#include "sluice/core/node_host.hpp"
+#include "sluice/core/plugin_docs.hpp"
+#include "sluice/core/plugin_registry.hpp"
+#include "sluice/core/runtime.hpp"
+
+namespace fs = std::filesystem;
+using namespace sluice::core;
+
+namespace {
+
+// [pipeline] plugin_path must be known before the file can be validated (validation needs the
+// plugins' schemas), so it is read first on its own; the full load reports any error in it.
+std::vector<std::string> peek_plugin_path(const std::string& file) {
+  std::vector<std::string> dirs;
+  try {
+    toml::table t = toml::parse_file(file);
+    if (auto* arr = t["pipeline"]["plugin_path"].as_array()) {
+      for (auto& v : *arr) {
+        if (auto s = v.value<std::string>()) {
+          fs::path p(*s);
+          if (p.is_relative()) p = fs::path(file).parent_path() / p;
+          dirs.push_back(p.string());
+        }
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  return dirs;
+}
+
+PluginRegistry load_registry(const std::vector<std::string>& extra, bool report) {
+  PluginRegistry reg;
+  std::vector<std::string> dirs = PluginRegistry::default_dirs();
+  dirs.insert(dirs.end(), extra.begin(), extra.end());
+  std::vector<std::string> errors;
+  reg.load_dirs(dirs, &errors);
+  if (report) {
+    for (const std::string& e : errors) fmt::print(stderr, "warning: {}\n", e);
+  }
+  return reg;
+}
+
+int print_config_error(const ConfigError& e) {
+  for (const Diagnostic& d : e.diagnostics()) fmt::print(stderr, "{}\n", d.format());
+  return 2;
+}
+
+const Plugin* find_plugin(const PluginRegistry& reg, const std::string& name,
+                          const std::string& kind) {
+  for (const Plugin& p : reg.plugins()) {
+    if (p.name() == name && (kind.empty() || kind == kind_name(p.kind()))) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sluice: plugin-based stream processing over ZeroMQ stages"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  std::string log_format = "text";
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("--log-format", log_format, "text|json")->check(CLI::IsMember({"text", "json"}));
+
+  std::string file;
+  std::string process;
+  int admin_port = -2;
+  bool quiet = false;
+  auto* run = app.add_subcommand("run", "Run a pipeline (or one placement group of it)");
+  run->add_option("file", file, "Pipeline TOML file")->required()->check(CLI::ExistingFile);
+  run->add_option("--process", process, "Run only this [placement] group");
+  run->add_option("--admin-port", admin_port, "Admin HTTP port (0 = any free port, -1 = off)");
+  run->add_flag("--quiet", quiet, "Do not print the per-node summary at the end");
+
+  std::vector<std::string> files;
+  auto* validate = app.add_subcommand("validate", "Check pipeline files without running them");
+  validate->add_option("files", files, "Pipeline TOML files")->required()->check(CLI::ExistingFile);
+
+  auto* graph = app.add_subcommand("graph", "Print a pipeline as a Graphviz DOT graph");
+  graph->add_option("file", file, "Pipeline TOML file")->required()->check(CLI::ExistingFile);
+
+  auto* plugins = app.add_subcommand("plugins", "Inspect available plugins");
+  plugins->require_subcommand(1);
+  auto* list = plugins->add_subcommand("list", "List plugins");
+  std::string name;
+  std::string kind;
+  auto* describe = plugins->add_subcommand("describe", "Show a plugin's options");
+  describe->add_option("name", name, "Plugin name")->required();
+  describe->add_option("--kind", kind, "source|processor|sink (when names collide)")
+      ->check(CLI::IsMember({"source", "processor", "sink"}));
+  std::string out_dir;
+  auto* docs = plugins->add_subcommand("docs", "Write the Markdown plugin reference");
+  docs->add_option("--out", out_dir, "Output directory")->required();
+  auto* schema = plugins->add_subcommand("schema", "Print a JSON Schema for pipeline files");
+
+  auto* version = app.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(app, argc, argv);
+  configure_logging(log_level, log_format);
+
+  if (*version) {
+    fmt::print("sluice {} (plugin ABI {}.{})\n", SLUICE_VERSION, SLUICE_ABI_MAJOR,
+               SLUICE_ABI_MINOR);
+    return 0;
+  }
+  if (*plugins) {
+    PluginRegistry reg = load_registry({}, true);
+    if (*list) {
+      for (const Plugin& p : reg.plugins()) {
+        fmt::print("{:<10} {:<22} {:<8} {}\n", kind_name(p.kind()), p.name(),
+                   p.descriptor->version, p.descriptor->description);
+      }
+      return 0;
+    }
+    if (*describe) {
+      const Plugin* p = find_plugin(reg, name, kind);
+      if (p == nullptr) {
+        std::vector<std::string> all;
+        for (const Plugin& q : reg.plugins()) all.emplace_back(q.name());
+        std::string near = nearest_name(name, all);
+        fmt::print(stderr, "error: unknown plugin '{}'{}\n", name,
+                   near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
+        return 2;
+      }
+      fmt::print("{}", describe_text(*p));
+      return 0;
+    }
+    if (*docs) {
+      fs::create_directories(out_dir);
+      std::string index = "# Plugin reference\n\n<!-- Generated by `sluice plugins docs`. -->\n\n"
+                          "| plugin | kind | description |\n|---|---|---|\n";
+      for (const Plugin& p : reg.plugins()) {
+        std::string fname = fmt::format("{}_{}.md", kind_name(p.kind()), p.name());
+        std::ofstream(fs::path(out_dir) / fname) << describe_markdown(p);
+        index += fmt::format("| [`{}`]({}) | {} | {} |\n", p.name(), fname, kind_name(p.kind()),
+                             p.descriptor->description);
+      }
+      std::ofstream(fs::path(out_dir) / "README.md") << index;
+      std::ofstream(fs::path(out_dir) / "pipeline.schema.json")
+          << pipeline_json_schema(reg).dump(2) << "\n";
+      return 0;
+    }
+    if (*schema) {
+      fmt::print("{}\n", pipeline_json_schema(reg).dump(2));
+      return 0;
+    }
+  }
+
+  if (*validate) {
+    int rc = 0;
+    for (const std::string& f : files) {
+      PluginRegistry reg = load_registry(peek_plugin_path(f), true);
+      try {
+        PipelineSpec spec = load_pipeline(f, reg.catalog());
+        // Creating every instance runs the plugins' own checks (expressions, files, ...).
+        Pipeline dry(spec, reg, RunOptions{.process = {}, .admin_port = -1,
+                                           .print_summary = false});
+        fmt::print("{}: ok ({} nodes)\n", f, spec.nodes.size());
+      } catch (const ConfigError& e) {
+        rc = print_config_error(e);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "{}: error: {}\n", f, e.what());
+        rc = 2;
+      }
+    }
+    return rc;
+  }
+
+  if (*graph) {
+    PluginRegistry reg = load_registry(peek_plugin_path(file), true);
+    try {
+      fmt::print("{}", pipeline_dot(load_pipeline(file, reg.catalog())));
+      return 0;
+    } catch (const ConfigError& e) {
+      return print_config_error(e);
+    }
+  }
+
+  if (*run) {
+    // Signals go to a dedicated thread (blocked everywhere else): the first asks for a drain,
+    // the second forces the stop.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    PluginRegistry reg = load_registry(peek_plugin_path(file), true);
+    try {
+      PipelineSpec spec = load_pipeline(file, reg.catalog());
+      RunOptions opts;
+      opts.process = process;
+      opts.print_summary = !quiet;
+      if (admin_port != -2) opts.admin_port = admin_port;
+      Pipeline pipeline(spec, reg, opts);
+      std::thread signals([&] {
+        int sig = 0;
+        while (sigwait(&sigs, &sig) == 0) {
+          if (sig == SIGUSR1) return;  // pipeline finished on its own
+          make_logger("sluice")->info("received {}, draining", strsignal(sig));
+          pipeline.stop();
+        }
+      });
+      int rc = pipeline.run();
+      pthread_kill(signals.native_handle(), SIGUSR1);
+      signals.join();
+      return rc;
+    } catch (const ConfigError& e) {
+      return print_config_error(e);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      return 1;
+    }
+  }
+  return 0;
+}

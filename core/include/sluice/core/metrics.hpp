@@ -1,0 +1,95 @@
+// Process-wide metrics: per-node built-ins (events in/out/errors, in-flight, latency histograms)
+// on atomics cheap enough for the hot path, plus plugin-defined counters/gauges/histograms,
+// rendered in the Prometheus text format (PROTOCOLS.md).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace sluice::core {
+
+// Fixed log-spaced buckets in seconds, from 1 µs to 60 s. Updates are lock-free.
+class Histogram {
+ public:
+  static constexpr std::array<double, 24> kBounds = {
+      1e-6,   2.5e-6, 5e-6,  1e-5,  2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3,
+      1e-2,   2.5e-2, 5e-2,  0.1,   0.25,   0.5,  1.0,  2.5,    5.0,  10.0, 30.0,   60.0};
+
+  void observe_ns(int64_t ns);
+  void observe_seconds(double s) { observe_ns(static_cast<int64_t>(s * 1e9)); }
+  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  double sum_seconds() const { return static_cast<double>(sum_ns_.load()) / 1e9; }
+  uint64_t bucket(size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  // Upper bound of the bucket holding quantile q (0..1); 0 when empty.
+  double quantile_upper_bound(double q) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<int64_t> sum_ns_{0};
+};
+
+struct NodeMetrics {
+  std::string node;
+  std::string kind;  // source | processor | sink
+  std::string type;  // plugin name
+  std::atomic<uint64_t> events_in{0};
+  std::atomic<uint64_t> events_out{0};
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> dropped{0};  // emitted to an output nothing is wired to
+  std::atomic<int64_t> in_flight{0};
+  std::array<std::atomic<uint64_t>, 11> errors{};  // by sluice_status
+  Histogram event_latency;   // receive time - event time
+  Histogram ingest_latency;  // receive time - ingest time (cumulative transport latency)
+  Histogram process_time;    // process() call → done()
+  int64_t started_ns = 0;
+  std::atomic<int64_t> finished_ns{0};
+
+  uint64_t error_total() const;
+};
+
+class MetricsRegistry {
+ public:
+  NodeMetrics& node(const std::string& name, const std::string& kind, const std::string& type);
+  const NodeMetrics* find_node(const std::string& name) const;
+
+  // Plugin metrics, named without the sluice_ prefix; labels pre-rendered (k="v",...).
+  void counter_add(const std::string& node, std::string_view name, std::string_view labels,
+                   double v);
+  void gauge_set(const std::string& node, std::string_view name, std::string_view labels,
+                 double v);
+  void observe(const std::string& node, std::string_view name, std::string_view labels,
+               double v);
+  double counter_value(const std::string& node, std::string_view name) const;  // all labels
+
+  std::string render_prometheus() const;
+  std::deque<NodeMetrics>& nodes() { return nodes_; }
+
+ private:
+  struct Series {
+    enum class Type { kCounter, kGauge, kHistogram } type;
+    std::string family;  // sluice_<name>
+    std::string labels;  // full rendered label set
+    std::string node;
+    double value = 0;
+    std::unique_ptr<Histogram> hist;
+  };
+  Series& series(Series::Type t, const std::string& node, std::string_view name,
+                 std::string_view labels);
+
+  mutable std::mutex mu_;
+  std::deque<NodeMetrics> nodes_;  // stable addresses
+  std::map<std::string, Series> series_;
+};
+
+// Escapes a Prometheus label value (\\, \", \n).
+std::string escape_label(std::string_view v);
+
+}  // namespace sluice::core

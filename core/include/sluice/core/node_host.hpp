@@ -1,0 +1,118 @@
+// The host side of the plugin ABI for one node: logging, settings, metrics and child
+// processors (composites), plus creation of plugin instances from a validated NodeSpec.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "sluice/abi.h"
+#include "sluice/core/config.hpp"
+#include "sluice/core/metrics.hpp"
+#include "sluice/core/plugin_registry.hpp"
+#include "sluice/core/state.hpp"
+
+namespace sluice::core {
+
+// Runs callbacks on a node's stage thread. post() is callable from any thread.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual void post(std::function<void()> fn) = 0;
+};
+
+struct HostServices {
+  std::string pipeline;
+  std::string state_dir;
+  SettingsStore* settings = nullptr;
+  MetricsRegistry* metrics = nullptr;
+};
+
+// Logs at most `burst` messages, then one per `interval` with the number suppressed.
+class RateLimitedLog {
+ public:
+  RateLimitedLog(int burst = 10, int64_t interval_ns = 10'000'000'000) :
+      burst_(burst), interval_ns_(interval_ns) {}
+  // Returns true when this message should be logged; *suppressed gets the skipped count.
+  bool allow(uint64_t* suppressed);
+
+ private:
+  int burst_;
+  int64_t interval_ns_;
+  int used_ = 0;
+  int64_t window_start_ = 0;
+  uint64_t suppressed_ = 0;
+};
+
+class NodeInstance;
+
+class NodeHost {
+ public:
+  NodeHost(const HostServices& services, const NodeSpec& node, NodeMetrics* metrics);
+  NodeHost(const NodeHost&) = delete;
+  NodeHost& operator=(const NodeHost&) = delete;
+
+  const sluice_host* raw() const { return &host_; }
+  spdlog::logger& logger() { return *logger_; }
+  NodeMetrics* metrics() const { return metrics_; }
+  void set_executor(Executor* e) { executor_ = e; }
+  void set_children(std::vector<NodeInstance*> children) { children_ = std::move(children); }
+  // Replaces secret option values in a message with "***".
+  std::string redact(std::string msg) const;
+
+ private:
+  static void log_cb(void* ctx, sluice_log_level level, const char* msg, size_t len);
+  static uint64_t settings_version_cb(void* ctx);
+  static int64_t setting_get_cb(void* ctx, const char* name, char* buf, size_t cap);
+  static int setting_set_cb(void* ctx, const char* name, const char* value_json);
+  static void counter_add_cb(void* ctx, const char* name, const char* labels, double v);
+  static void gauge_set_cb(void* ctx, const char* name, const char* labels, double v);
+  static void observe_cb(void* ctx, const char* name, const char* labels, double v);
+  static size_t child_count_cb(void* ctx);
+  static const char* child_name_cb(void* ctx, size_t i);
+  static void child_process_cb(void* ctx, size_t i, const uint8_t* event, size_t size,
+                               sluice_child_callback cb, void* user);
+
+  HostServices services_;
+  std::string node_name_;
+  std::string state_dir_;
+  std::vector<std::string> secrets_;
+  NodeMetrics* metrics_;
+  std::shared_ptr<spdlog::logger> logger_;
+  Executor* executor_ = nullptr;
+  std::vector<NodeInstance*> children_;
+  sluice_host host_{};
+};
+
+// A created plugin object with its host and (for composites) its children.
+class NodeInstance {
+ public:
+  const NodeSpec& spec() const { return *spec_; }
+  NodeHost& host() { return *host_; }
+  PluginInstance& plugin() { return *plugin_; }
+  const sluice_plugin_descriptor& descriptor() const { return plugin_->descriptor(); }
+  // Sets the executor of this node and every descendant.
+  void set_executor(Executor* e);
+
+  // Creates the node's children (recursively), then the node. Throws ConfigError naming the
+  // option the plugin refused (file:line:col).
+  static std::unique_ptr<NodeInstance> create(const PipelineSpec& spec, const NodeSpec& node,
+                                              const PluginRegistry& plugins,
+                                              const HostServices& services);
+
+ private:
+  const NodeSpec* spec_ = nullptr;
+  std::vector<std::unique_ptr<NodeInstance>> children_;
+  std::unique_ptr<NodeHost> host_;
+  std::unique_ptr<PluginInstance> plugin_;
+};
+
+// The logger every runtime component uses, named "<pipeline>.<node>".
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name);
+// Configures the global log level and format ("text" | "json").
+void configure_logging(const std::string& level, const std::string& format);
+
+}  // namespace sluice::core

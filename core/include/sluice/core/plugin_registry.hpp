@@ -1,0 +1,68 @@
+// Finds and loads plugin shared objects (Boost.DLL) and creates plugin instances.
+//
+// A library stays loaded while any Plugin or PluginInstance made from it is alive: each holds a
+// shared_ptr to the library handle, so destroying the registry first is safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/abi.h"
+#include "sluice/core/config.hpp"
+
+namespace sluice::core {
+
+struct Plugin {
+  std::shared_ptr<void> library;  // keeps the .so mapped
+  const sluice_plugin_descriptor* descriptor = nullptr;
+  std::string path;
+  NodeKind kind() const;
+  std::string_view name() const { return descriptor->name; }
+};
+
+class PluginRegistry {
+ public:
+  // Loads one shared object. Returns "" on success, else a message naming the file: a missing
+  // entry point, an incompatible ABI (both versions named), or a duplicate (kind, name).
+  std::string load_file(const std::string& path);
+  // Loads every *.so in each directory (missing directories are ignored). Problems are appended
+  // to `errors`; good plugins are still registered.
+  void load_dirs(const std::vector<std::string>& dirs, std::vector<std::string>* errors);
+
+  const Plugin* find(NodeKind kind, std::string_view name) const;
+  std::vector<std::string> names(NodeKind kind) const;
+  const std::vector<Plugin>& plugins() const { return plugins_; }
+  PluginCatalog catalog() const;
+
+  // The built-in plugin directory (next to the binary in a build tree, or the install prefix),
+  // then SLUICE_PLUGIN_PATH (colon-separated).
+  static std::vector<std::string> default_dirs();
+
+ private:
+  std::vector<Plugin> plugins_;
+};
+
+// One live plugin object. Destroys it through the plugin's own destroy() and keeps its library
+// loaded until then.
+class PluginInstance {
+ public:
+  PluginInstance(const Plugin& plugin, void* self) : library_(plugin.library),
+      d_(plugin.descriptor), self_(self) {}
+  ~PluginInstance() {
+    if (self_ != nullptr) d_->destroy(self_);
+  }
+  PluginInstance(const PluginInstance&) = delete;
+  PluginInstance& operator=(const PluginInstance&) = delete;
+
+  const sluice_plugin_descriptor& descriptor() const { return *d_; }
+  void* self() const { return self_; }
+
+ private:
+  std::shared_ptr<void> library_;
+  const sluice_plugin_descriptor* d_;
+  void* self_;
+};
+
+}  // namespace sluice::core

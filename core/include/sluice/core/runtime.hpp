@@ -1,0 +1,88 @@
+// The pipeline runtime: one stage (thread + ZeroMQ sockets) per top-level node, edges as
+// PUSH→PULL pairs over inproc/ipc/tcp by placement, EOS markers for finite sources, graceful
+// drain on stop, and the per-process admin endpoint.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/core/config.hpp"
+#include "sluice/core/metrics.hpp"
+#include "sluice/core/plugin_registry.hpp"
+#include "sluice/core/state.hpp"
+
+namespace sluice::core {
+
+struct RunOptions {
+  std::string process;                 // placement group to run; "" = the whole pipeline
+  std::optional<int> admin_port;       // overrides [admin] port (0 = ephemeral, -1 = off)
+  bool print_summary = true;           // per-node summary on stderr when the pipeline ends
+  int queue_capacity = 1000;           // ZeroMQ high-water mark per edge, in events
+};
+
+struct NodeSummary {
+  std::string node;
+  std::string kind;
+  std::string type;
+  uint64_t events_in = 0;
+  uint64_t events_out = 0;
+  uint64_t errors = 0;
+  uint64_t dropped = 0;
+  double seconds = 0;
+};
+
+class Stage;
+
+class Pipeline {
+ public:
+  // Creates every plugin instance of this process (throws ConfigError on refusal).
+  Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunOptions options = {});
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Runs until every source finished and everything drained, or until stop() and the drain
+  // (bounded by the grace period). Returns 0, or 1 if a source failed or the drain timed out.
+  int run();
+  // Asks sources to stop; thread-safe. A second call forces an immediate stop.
+  void stop();
+
+  std::vector<NodeSummary> summary() const;
+  MetricsRegistry& metrics() { return metrics_; }
+  SettingsStore& settings() { return *settings_; }
+  const PipelineSpec& spec() const { return spec_; }
+  // Port the admin endpoint listens on (after run() started), 0 when off.
+  uint16_t admin_port() const { return admin_port_.load(); }
+
+  // Internal, for stages.
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  bool hard_stopped() const { return hard_stop_.load(std::memory_order_acquire); }
+  void* zmq_context() const { return zmq_ctx_; }
+  const RunOptions& options() const { return options_; }
+
+ private:
+  struct Wiring;
+  std::vector<std::string> local_nodes() const;
+  std::string remote_endpoint(const std::string& node) const;
+  std::string group_of(const std::string& node) const;
+
+  PipelineSpec spec_;
+  RunOptions options_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<SettingsStore> settings_;
+  void* zmq_ctx_ = nullptr;
+  std::vector<std::unique_ptr<Stage>> stages_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> hard_stop_{false};
+  std::atomic<uint16_t> admin_port_{0};
+  int64_t started_ns_ = 0;
+};
+
+// Renders the summary as an aligned table.
+std::string format_summary(const std::vector<NodeSummary>& rows);
+
+}  // namespace sluice::core

@@ -1,0 +1,325 @@
+// Host services behind the plugin ABI, and child-processor calls for composites.
+#include "sluice/core/node_host.hpp"
+
+#include <cstring>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "sluice/sdk.hpp"
+
+namespace sluice::core {
+
+bool RateLimitedLog::allow(uint64_t* suppressed) {
+  int64_t now = sluice::mono_ns();
+  if (now - window_start_ >= interval_ns_) {
+    window_start_ = now;
+    used_ = 0;
+  }
+  if (used_ < burst_) {
+    ++used_;
+    *suppressed = std::exchange(suppressed_, 0);
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
+
+namespace {
+
+// JSON log lines: one object per line, message escaped properly (a pattern cannot escape).
+class JsonFormatter : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    auto secs = std::chrono::duration_cast<std::chrono::microseconds>(
+        msg.time.time_since_epoch());
+    nlohmann::json j = {
+        {"time_us", secs.count()},
+        {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
+                              spdlog::level::to_string_view(msg.level).size())},
+        {"logger", std::string(msg.logger_name.data(), msg.logger_name.size())},
+        {"msg", std::string(msg.payload.data(), msg.payload.size())}};
+    std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line += '\n';
+    dest.append(line.data(), line.data() + line.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+};
+
+std::mutex g_log_mu;
+std::string g_log_format = "text";
+spdlog::level::level_enum g_log_level = spdlog::level::info;
+
+void apply_format(spdlog::logger& l) {
+  if (g_log_format == "json") {
+    l.set_formatter(std::make_unique<JsonFormatter>());
+  } else {
+    l.set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
+  }
+  l.set_level(g_log_level);
+}
+
+}  // namespace
+
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
+  std::lock_guard lock(g_log_mu);
+  if (auto existing = spdlog::get(name)) return existing;
+  auto logger = spdlog::stderr_color_mt(name);
+  apply_format(*logger);
+  return logger;
+}
+
+void configure_logging(const std::string& level, const std::string& format) {
+  std::lock_guard lock(g_log_mu);
+  g_log_format = format;
+  g_log_level = spdlog::level::from_str(level);
+  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { apply_format(*l); });
+}
+
+NodeHost::NodeHost(const HostServices& services, const NodeSpec& node, NodeMetrics* metrics)
+    : services_(services), node_name_(node.name), metrics_(metrics),
+      logger_(make_logger(services.pipeline + "." + node.name)) {
+  state_dir_ = services.state_dir.empty() ? "" : services.state_dir + "/nodes/" + node.name;
+  for (const std::string& key : node.secret_keys) {
+    auto it = node.options.find(key);
+    if (it != node.options.end() && it->is_string() && it->get<std::string>().size() >= 4) {
+      secrets_.push_back(it->get<std::string>());
+    }
+  }
+  host_.abi_major = SLUICE_ABI_MAJOR;
+  host_.abi_minor = SLUICE_ABI_MINOR;
+  host_.ctx = this;
+  host_.pipeline_name = services_.pipeline.c_str();
+  host_.node_name = node_name_.c_str();
+  host_.state_dir = state_dir_.c_str();
+  host_.log = &log_cb;
+  host_.settings_version = &settings_version_cb;
+  host_.setting_get = &setting_get_cb;
+  host_.setting_set = &setting_set_cb;
+  host_.counter_add = &counter_add_cb;
+  host_.gauge_set = &gauge_set_cb;
+  host_.histogram_observe = &observe_cb;
+  host_.child_count = &child_count_cb;
+  host_.child_name = &child_name_cb;
+  host_.child_process = &child_process_cb;
+}
+
+std::string NodeHost::redact(std::string msg) const {
+  for (const std::string& s : secrets_) {
+    for (size_t pos = msg.find(s); pos != std::string::npos; pos = msg.find(s, pos + 3)) {
+      msg.replace(pos, s.size(), "***");
+    }
+  }
+  return msg;
+}
+
+void NodeHost::log_cb(void* ctx, sluice_log_level level, const char* msg, size_t len) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  static constexpr spdlog::level::level_enum kLevels[] = {
+      spdlog::level::trace, spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
+      spdlog::level::err};
+  auto lvl = kLevels[std::min<int>(std::max<int>(level, 0), 4)];
+  if (!self->logger_->should_log(lvl)) return;
+  self->logger_->log(lvl, "{}", self->redact(std::string(msg, len)));
+}
+
+uint64_t NodeHost::settings_version_cb(void* ctx) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  return self->services_.settings ? self->services_.settings->version() : 0;
+}
+
+int64_t NodeHost::setting_get_cb(void* ctx, const char* name, char* buf, size_t cap) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.settings == nullptr) return -1;
+  auto v = self->services_.settings->get(name);
+  if (!v) return -1;
+  std::string text = v->dump();
+  if (text.size() <= cap) std::memcpy(buf, text.data(), text.size());
+  return static_cast<int64_t>(text.size());
+}
+
+int NodeHost::setting_set_cb(void* ctx, const char* name, const char* value_json) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.settings == nullptr) return -1;
+  auto v = nlohmann::json::parse(value_json, nullptr, false);
+  if (v.is_discarded()) return -1;
+  std::string err = self->services_.settings->set(name, v);
+  if (!err.empty()) {
+    self->logger_->warn("cannot change setting: {}", err);
+    return -1;
+  }
+  self->logger_->info("setting '{}' changed to {}", name, v.dump());
+  return 0;
+}
+
+void NodeHost::counter_add_cb(void* ctx, const char* name, const char* labels, double v) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.metrics) {
+    self->services_.metrics->counter_add(self->node_name_, name, labels ? labels : "", v);
+  }
+}
+
+void NodeHost::gauge_set_cb(void* ctx, const char* name, const char* labels, double v) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.metrics) {
+    self->services_.metrics->gauge_set(self->node_name_, name, labels ? labels : "", v);
+  }
+}
+
+void NodeHost::observe_cb(void* ctx, const char* name, const char* labels, double v) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.metrics) {
+    self->services_.metrics->observe(self->node_name_, name, labels ? labels : "", v);
+  }
+}
+
+size_t NodeHost::child_count_cb(void* ctx) {
+  return static_cast<NodeHost*>(ctx)->children_.size();
+}
+
+const char* NodeHost::child_name_cb(void* ctx, size_t i) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  return i < self->children_.size() ? self->children_[i]->spec().name.c_str() : "";
+}
+
+namespace {
+
+// One call of a child processor. The child may emit and finish on any thread; the composite's
+// callback always runs on the composite's stage thread, through its executor.
+struct ChildCall {
+  sluice_call call{};
+  std::vector<uint8_t> input;
+  std::vector<std::vector<uint8_t>> emitted;
+  std::vector<std::string> outputs;
+  NodeInstance* child = nullptr;
+  Executor* executor = nullptr;
+  sluice_child_callback cb = nullptr;
+  void* user = nullptr;
+  int64_t start_ns = 0;
+  sluice_outcome outcome{};
+  std::string message;
+
+  static void emit(sluice_call* c, const char* output, const uint8_t* data, size_t size) {
+    auto* self = reinterpret_cast<ChildCall*>(c);
+    self->emitted.emplace_back(data, data + size);
+    self->outputs.emplace_back(output ? output : "");
+  }
+  static void done(sluice_call* c, const sluice_outcome* o) {
+    auto* self = reinterpret_cast<ChildCall*>(c);
+    int64_t latency = sluice::mono_ns() - self->start_ns;
+    self->outcome = *o;
+    self->message = o->message ? o->message : "";
+    self->outcome.message = self->message.empty() ? nullptr : self->message.c_str();
+    NodeMetrics* m = self->child->host().metrics();
+    if (m != nullptr) {
+      m->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      m->process_time.observe_ns(latency);
+      if (o->status == SLUICE_OK) {
+        m->events_out.fetch_add(self->emitted.size(), std::memory_order_relaxed);
+      } else if (static_cast<size_t>(o->status) < m->errors.size()) {
+        m->errors[o->status].fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    self->executor->post([self, latency] {
+      std::unique_ptr<ChildCall> owned(self);
+      std::vector<const uint8_t*> data;
+      std::vector<size_t> sizes;
+      std::vector<const char*> outs;
+      for (size_t i = 0; i < owned->emitted.size(); ++i) {
+        data.push_back(owned->emitted[i].data());
+        sizes.push_back(owned->emitted[i].size());
+        outs.push_back(owned->outputs[i].c_str());
+      }
+      sluice_child_result r{&owned->outcome, latency, data.size(), data.data(), sizes.data(),
+                            outs.data()};
+      owned->cb(owned->user, &r);
+    });
+  }
+};
+static_assert(offsetof(ChildCall, call) == 0);
+
+}  // namespace
+
+void NodeHost::child_process_cb(void* ctx, size_t i, const uint8_t* event, size_t size,
+                                sluice_child_callback cb, void* user) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  auto* c = new ChildCall();
+  c->input.assign(event, event + size);
+  c->cb = cb;
+  c->user = user;
+  c->executor = self->executor_;
+  if (i >= self->children_.size()) {
+    c->child = nullptr;
+    sluice_outcome o{SLUICE_ERR_INTERNAL, "no such child", 0, 0};
+    c->outcome = o;
+    self->executor_->post([c] {
+      std::unique_ptr<ChildCall> owned(c);
+      sluice_child_result r{&owned->outcome, 0, 0, nullptr, nullptr, nullptr};
+      owned->cb(owned->user, &r);
+    });
+    return;
+  }
+  c->child = self->children_[i];
+  c->call.event = c->input.data();
+  c->call.event_size = c->input.size();
+  c->call.emit = &ChildCall::emit;
+  c->call.done = &ChildCall::done;
+  c->start_ns = sluice::mono_ns();
+  if (NodeMetrics* m = c->child->host().metrics()) {
+    m->events_in.fetch_add(1, std::memory_order_relaxed);
+    m->in_flight.fetch_add(1, std::memory_order_relaxed);
+  }
+  const sluice_plugin_descriptor& d = c->child->descriptor();
+  d.process(c->child->plugin().self(), &c->call);
+}
+
+void NodeInstance::set_executor(Executor* e) {
+  host_->set_executor(e);
+  for (auto& c : children_) c->set_executor(e);
+}
+
+std::unique_ptr<NodeInstance> NodeInstance::create(const PipelineSpec& spec, const NodeSpec& node,
+                                                   const PluginRegistry& plugins,
+                                                   const HostServices& services) {
+  auto inst = std::unique_ptr<NodeInstance>(new NodeInstance());
+  inst->spec_ = &node;
+  std::vector<NodeInstance*> child_ptrs;
+  for (const std::string& child_name : node.children) {
+    const NodeSpec* child = spec.find(child_name);
+    if (child == nullptr) {
+      throw ConfigError({Diagnostic{node.pos, fmt::format("unknown child '{}'", child_name)}});
+    }
+    inst->children_.push_back(create(spec, *child, plugins, services));
+    child_ptrs.push_back(inst->children_.back().get());
+  }
+  const Plugin* plugin = plugins.find(node.kind, node.type);
+  if (plugin == nullptr) {
+    throw ConfigError({Diagnostic{node.pos, fmt::format("{}.{}: unknown {} type '{}'",
+                                                        kind_section(node.kind), node.name,
+                                                        kind_name(node.kind), node.type)}});
+  }
+  NodeMetrics* metrics = services.metrics
+                             ? &services.metrics->node(node.name, kind_name(node.kind), node.type)
+                             : nullptr;
+  inst->host_ = std::make_unique<NodeHost>(services, node, metrics);
+  inst->host_->set_children(std::move(child_ptrs));
+  sluice_error err{};
+  std::string config = node.options.dump();
+  void* self = plugin->descriptor->create(inst->host_->raw(), config.c_str(), &err);
+  if (self == nullptr) {
+    sluice_error safe = err;
+    std::string msg = inst->host_->redact(err.message);
+    std::snprintf(safe.message, sizeof(safe.message), "%s", msg.c_str());
+    throw ConfigError({plugin_error(spec, node, safe)});
+  }
+  inst->plugin_ = std::make_unique<PluginInstance>(*plugin, self);
+  return inst;
+}
+
+}  // namespace sluice::core
