@@ -30,7 +30,7 @@ class Uppercase final : public sluice::Processor {
       : host_(host),
         field_(config.str("field")),
         reject_missing_(config.str("missing") == "reject") {
-    if (field_.empty()) throw sluice::OptionError("field", "option 'field' must name a field");
+    if (field_.empty()) throw sluice::OptionError("field", "must not be empty");
   }
 
   void process(sluice::Call call) override {

@@ -39,7 +39,7 @@ class Tagger final : public sluice::Processor {
   Tagger(const sluice::Host& host, const sluice::Config& config)
       : host_(host), tag_(config.str("tag")) {
     if (tag_.find(' ') != std::string::npos) {
-      throw sluice::OptionError("tag", "option 'tag' must not contain spaces",
+      throw sluice::OptionError("tag", "must not contain spaces",
                                 static_cast<uint32_t>(tag_.find(' ') + 1));
     }
     if (tag_ == "boom") throw std::runtime_error("tagger cannot start");
@@ -245,7 +245,7 @@ TEST(TestkitPlugin, ThrowsCreateErrorWithTheOptionAndColumn) {
   } catch (const CreateError& e) {
     EXPECT_EQ(e.key(), "tag");
     EXPECT_EQ(e.column(), 4u);
-    EXPECT_STREQ(e.what(), "option 'tag' must not contain spaces");
+    EXPECT_STREQ(e.what(), "must not contain spaces");
   }
 }
 

@@ -37,9 +37,12 @@ entry_point=sluice_plugin_descriptor_v1
 plugin_file=processor_uppercase.so
 
 step "install the SDK component into $prefix"
-# The generated event header is an install input; build just that, not the whole project.
-cmake --build "$build_dir" --target sluice_event_schema >/dev/null ||
-  fail "could not generate event_generated.h in $build_dir"
+# The generated event header is an install input. A built tree has it; otherwise build just that
+# target, not the whole project.
+if [[ ! -f "$build_dir/generated/sluice/event_generated.h" ]]; then
+  cmake --build "$build_dir" --target sluice_event_schema >/dev/null ||
+    fail "could not generate event_generated.h in $build_dir"
+fi
 cmake --install "$build_dir" --prefix "$prefix" --component sdk >/dev/null ||
   fail "cmake --install --component sdk failed"
 for f in include/sluice/abi.h include/sluice/sdk.hpp include/sluice/event.hpp \

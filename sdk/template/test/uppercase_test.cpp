@@ -99,7 +99,7 @@ TEST(Uppercase, RefusesAnEmptyFieldName) {
   ASSERT_TRUE(err.has_value());
   EXPECT_EQ(err->key(), "field");
   EXPECT_EQ(err->column(), 0u);
-  EXPECT_STREQ(err->what(), "option 'field' must name a field");
+  EXPECT_STREQ(err->what(), "must not be empty");
 }
 
 TEST(Uppercase, DeclaresItsOptionsWithDefaults) {
