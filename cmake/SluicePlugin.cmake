@@ -18,6 +18,8 @@ function(sluice_add_plugin target)
   if(DEFINED SLUICE_PLUGIN_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${SLUICE_PLUGIN_OUTPUT_DIR})
   endif()
+  # In-tree, tests depend on every plugin through this list.
+  set_property(GLOBAL APPEND PROPERTY SLUICE_PLUGIN_TARGETS ${target})
   if(DEFINED SLUICE_INSTALL_PLUGIN_DIR)
     install(TARGETS ${target} LIBRARY DESTINATION ${SLUICE_INSTALL_PLUGIN_DIR})
   endif()

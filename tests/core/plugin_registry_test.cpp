@@ -1,0 +1,82 @@
+// Plugin loader: ABI refusal naming both versions, missing entry point, duplicates, and the
+// library staying loaded while an instance lives.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "pipeline_runner.hpp"
+#include "plugin_harness.hpp"
+#include "sluice/core/node_host.hpp"
+#include "sluice/core/plugin_registry.hpp"
+
+namespace sluice::core {
+namespace {
+
+const std::string kTestPlugins = SLUICE_TEST_PLUGIN_DIR;
+
+TEST(PluginRegistry, RefusesPluginWithAnotherAbiMajorNamingBothVersions) {
+  PluginRegistry reg;
+  std::string path = kTestPlugins + "-bad/abi/processor_from_the_future.so";
+  EXPECT_EQ(reg.load_file(path),
+            fmt::format("{}: incompatible plugin ABI {}.0 (this sluice supports ABI {}.0 to {}.{})",
+                        path, SLUICE_ABI_MAJOR + 1, SLUICE_ABI_MAJOR, SLUICE_ABI_MAJOR,
+                        SLUICE_ABI_MINOR));
+  EXPECT_TRUE(reg.plugins().empty());
+}
+
+TEST(PluginRegistry, RefusesSharedObjectWithoutEntryPoint) {
+  PluginRegistry reg;
+  std::string path = kTestPlugins + "-bad/noentry/processor_no_entry.so";
+  EXPECT_EQ(reg.load_file(path),
+            path + ": not a sluice plugin: no entry point 'sluice_plugin_descriptor_v1'");
+}
+
+TEST(PluginRegistry, RefusesDuplicatePluginName) {
+  PluginRegistry reg;
+  std::string first = kTestPlugins + "/processor_test_async.so";
+  std::string second = kTestPlugins + "-bad/dup/processor_test_async_copy.so";
+  EXPECT_EQ(reg.load_file(first), "");
+  EXPECT_EQ(reg.load_file(second),
+            second + ": duplicate processor plugin 'test_async' (already loaded from " + first +
+                ")");
+  EXPECT_EQ(reg.plugins().size(), 1u);
+}
+
+TEST(PluginRegistry, MissingFileIsAnErrorNotACrash) {
+  PluginRegistry reg;
+  std::string err = reg.load_file("/nonexistent/plugin.so");
+  EXPECT_NE(err.find("/nonexistent/plugin.so: cannot read shared object"), std::string::npos)
+      << err;
+}
+
+TEST(PluginRegistry, LoadDirsCollectsErrorsAndKeepsGoodPlugins) {
+  PluginRegistry reg;
+  std::vector<std::string> errors;
+  reg.load_dirs({kTestPlugins, kTestPlugins + "-bad/abi", "/nonexistent"}, &errors);
+  EXPECT_NE(reg.find(NodeKind::kProcessor, "test_async"), nullptr);
+  EXPECT_NE(reg.find(NodeKind::kSink, "test_slow_sink"), nullptr);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("incompatible plugin ABI"), std::string::npos);
+}
+
+TEST(PluginRegistry, InstanceKeepsLibraryLoadedAfterRegistryIsGone) {
+  auto reg = std::make_unique<PluginRegistry>();
+  ASSERT_EQ(reg->load_file(kTestPlugins + "/processor_test_async.so"), "");
+  PipelineSpec spec;
+  spec.name = "t";
+  NodeSpec node;
+  node.name = "a";
+  node.type = "test_async";
+  node.options = {{"delay", 0}, {"jitter", false}, {"fail_every", 0},
+                  {"fail_status", "server_error"}, {"tag", ""}, {"cost_usd", 0.0}};
+  spec.nodes.push_back(node);
+  auto inst = NodeInstance::create(spec, spec.nodes[0], *reg, HostServices{"t", "", nullptr,
+                                                                           nullptr});
+  const sluice_plugin_descriptor* d = &inst->descriptor();
+  reg.reset();  // the registry's handle is gone; the instance's must keep the code mapped
+  EXPECT_STREQ(d->name, "test_async");
+  inst.reset();
+}
+
+}  // namespace
+}  // namespace sluice::core
