@@ -1,0 +1,97 @@
+// The `console` sink: rendering into the batch buffer and the timed flush (see console.hpp).
+#include "console.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
+namespace sluice::console {
+
+ConsoleSink::ConsoleSink(const Host& host, const Config& config)
+    : host_(host),
+      fd_(config.str("stream") == "stderr" ? STDERR_FILENO : STDOUT_FILENO),
+      json_format_(config.str("format") == "json"),
+      fields_(config.strings("fields")),
+      metadata_(config.flag("metadata")) {
+  // A repeated name would print the field twice, and as a duplicate key in JSON.
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (fields_[i] == fields_[j]) throw OptionError("fields", "lists '" + fields_[i] + "' twice");
+    }
+  }
+}
+
+ConsoleSink::~ConsoleSink() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  std::lock_guard lock(mu_);
+  write_locked();
+}
+
+void ConsoleSink::consume(Call call) {
+  {
+    std::lock_guard lock(mu_);
+    const bool was_empty = buffer_.empty();
+    if (json_format_) {
+      append_event_json(buffer_, call.event(), {.metadata = metadata_, .fields = fields_});
+    } else {
+      append_event_text(buffer_, call.event(), {.fields = fields_});
+    }
+    buffer_.push_back('\n');
+    if (buffer_.size() >= kBatchBytes) {
+      write_locked();
+    } else if (was_empty) {
+      if (!flusher_.joinable()) flusher_ = std::thread([this] { flusher_loop(); });
+      cv_.notify_all();
+    }
+  }
+  call.ok();
+}
+
+void ConsoleSink::flush() {
+  std::lock_guard lock(mu_);
+  write_locked();
+}
+
+void ConsoleSink::flusher_loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait(lock, [&] { return stop_ || !buffer_.empty(); });
+    cv_.wait_for(lock, kMaxDelay, [&] { return stop_; });
+    write_locked();
+  }
+}
+
+void ConsoleSink::write_locked() {
+  size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    const int err = n < 0 ? errno : EIO;
+    host_.counter_add("console_write_errors_total", 1);
+    // Rate-limited: a closed terminal would otherwise log once per batch, forever.
+    if (write_errors_++ % 1000 == 0) {
+      host_.warn(std::string("cannot write to ") + (fd_ == STDERR_FILENO ? "stderr" : "stdout") +
+                 ": " + std::strerror(err) + " (" + std::to_string(write_errors_) +
+                 " failed writes so far; their lines are dropped)");
+    }
+    break;
+  }
+  buffer_.clear();
+}
+
+}  // namespace sluice::console
+
+SLUICE_PLUGIN(sluice::console::ConsoleSink, "console", "0.1.0",
+              "Prints events to stdout or stderr as text or JSON lines", sluice::console::kOptions);
