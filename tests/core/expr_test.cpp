@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -56,9 +57,9 @@ class FakeSettings {
 };
 
 // One event with a field of every type, metadata and attributes.
-class EvalTest : public ::testing::Test {
+class ExprEvalTest : public ::testing::Test {
  protected:
-  EvalTest() {
+  ExprEvalTest() {
     b_.id(7)
         .event_time_ns(1761125802306000000)
         .ingest_time_ns(1761125802400000000)
@@ -108,7 +109,7 @@ class EvalTest : public ::testing::Test {
   std::vector<uint8_t> bytes_;
 };
 
-TEST_F(EvalTest, NumbersCompareNumericallyAcrossIntAndDouble) {
+TEST_F(ExprEvalTest, NumbersCompareNumericallyAcrossIntAndDouble) {
   expect_all({
       {"i == 42", true},
       {"i == 42.0", true},
@@ -132,7 +133,7 @@ TEST_F(EvalTest, NumbersCompareNumericallyAcrossIntAndDouble) {
   });
 }
 
-TEST_F(EvalTest, StringsCompareBytewiseWithEscapes) {
+TEST_F(ExprEvalTest, StringsCompareBytewiseWithEscapes) {
   expect_all({
       {"s == \"SELL\"", true},
       {"s == 'SELL'", true},
@@ -149,7 +150,7 @@ TEST_F(EvalTest, StringsCompareBytewiseWithEscapes) {
   });
 }
 
-TEST_F(EvalTest, MismatchedTypesAtRunTimeAreUnequalAndUnordered) {
+TEST_F(ExprEvalTest, MismatchedTypesAtRunTimeAreUnequalAndUnordered) {
   expect_all({
       {"i == '42'", false},
       {"i != '42'", true},
@@ -161,7 +162,7 @@ TEST_F(EvalTest, MismatchedTypesAtRunTimeAreUnequalAndUnordered) {
   });
 }
 
-TEST_F(EvalTest, BareFieldIsTrueOnlyForBooleanTrue) {
+TEST_F(ExprEvalTest, BareFieldIsTrueOnlyForBooleanTrue) {
   expect_all({
       {"b_true", true},
       {"b_false", false},
@@ -176,7 +177,7 @@ TEST_F(EvalTest, BareFieldIsTrueOnlyForBooleanTrue) {
   });
 }
 
-TEST_F(EvalTest, MissingFieldIsNullAndOnlyEqualsNull) {
+TEST_F(ExprEvalTest, MissingFieldIsNullAndOnlyEqualsNull) {
   expect_all({
       {"missing == null", true},
       {"missing != null", false},
@@ -198,7 +199,7 @@ TEST_F(EvalTest, MissingFieldIsNullAndOnlyEqualsNull) {
   });
 }
 
-TEST_F(EvalTest, NanIsUnorderedAndUnequal) {
+TEST_F(ExprEvalTest, NanIsUnorderedAndUnequal) {
   expect_all({
       {"d_nan == d_nan", false},
       {"d_nan != 1", true},
@@ -207,7 +208,7 @@ TEST_F(EvalTest, NanIsUnorderedAndUnequal) {
   });
 }
 
-TEST_F(EvalTest, InListsUseEquality) {
+TEST_F(ExprEvalTest, InListsUseEquality) {
   expect_all({
       {"s in ['BUY', 'SELL']", true},
       {"s in ['BUY', 'SELL',]", true},
@@ -223,7 +224,7 @@ TEST_F(EvalTest, InListsUseEquality) {
   });
 }
 
-TEST_F(EvalTest, StringOperatorsNeedStringsAndReadBytesFields) {
+TEST_F(ExprEvalTest, StringOperatorsNeedStringsAndReadBytesFields) {
   expect_all({
       {"s contains 'EL'", true},
       {"s contains ''", true},
@@ -239,7 +240,7 @@ TEST_F(EvalTest, StringOperatorsNeedStringsAndReadBytesFields) {
   });
 }
 
-TEST_F(EvalTest, MetadataReadsKeySourceIdTimesAndAttrs) {
+TEST_F(ExprEvalTest, MetadataReadsKeySourceIdTimesAndAttrs) {
   expect_all({
       {"@key == 'BTCUSDT'", true},
       {"@key starts_with 'BTC'", true},
@@ -255,7 +256,7 @@ TEST_F(EvalTest, MetadataReadsKeySourceIdTimesAndAttrs) {
   });
 }
 
-TEST_F(EvalTest, LogicPrecedenceAndKeywordAliases) {
+TEST_F(ExprEvalTest, LogicPrecedenceAndKeywordAliases) {
   expect_all({
       {"i > 40 && s == 'SELL'", true},
       {"i > 40 and s == 'BUY'", false},
@@ -278,7 +279,7 @@ TEST_F(EvalTest, LogicPrecedenceAndKeywordAliases) {
   });
 }
 
-TEST_F(EvalTest, ConstantsFoldWithoutChangingMeaning) {
+TEST_F(ExprEvalTest, ConstantsFoldWithoutChangingMeaning) {
   expect_all({
       {"true", true},
       {"false", false},
@@ -294,6 +295,37 @@ TEST_F(EvalTest, ConstantsFoldWithoutChangingMeaning) {
       {"!(1 > 2) && !false", true},
       {"false || false", false},
   });
+}
+
+TEST_F(ExprEvalTest, RandomInputEitherCompilesOrRaisesErrorNeverCrashes) {
+  // Fragments of valid and broken syntax, glued at random with a fixed seed.
+  const std::vector<std::string> pieces = {
+      "i",     "s",   "d_nan", "missing", "@key",     "@attr.tier",  "@attr.", "@",
+      "$x",    "$",   "42",    "-",       "2.5",      "1e",          "1e-3",   "'SELL'",
+      "\"a\\", "'",   "\"",    "\\q",     "==",       "!=",          "<",      "<=",
+      ">",     ">=",  "=",     "=<",      "&&",       "||",          "&",      "!",
+      "not",   "and", "or",    "in",      "contains", "starts_with", "(",      ")",
+      "[",     "]",   ",",     "true",    "null",     " ",           "#",      "é"};
+  std::mt19937 rng(20251022);
+  std::uniform_int_distribution<size_t> pick(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> length(1, 12);
+  EventView ev(bytes_.data(), bytes_.size());
+  int compiled = 0;
+  for (int n = 0; n < 20000; ++n) {
+    std::string text;
+    for (int k = length(rng); k > 0; --k) text += pieces[pick(rng)] + (rng() % 2 ? " " : "");
+    try {
+      Expression e = Expression::compile(text);
+      e.matches(ev);
+      ++compiled;
+    } catch (const Error& err) {
+      ASSERT_GE(err.column, 1u) << text;
+      ASSERT_LE(err.column, text.size() + 1) << text;
+      ASSERT_NE(err.message.find(" at column " + std::to_string(err.column)), std::string::npos)
+          << text << " → " << err.message;
+    }
+  }
+  EXPECT_GT(compiled, 0);
 }
 
 struct ErrorCase {
@@ -368,6 +400,10 @@ TEST(ExprCompileTest, ErrorsNameTheProblemAndColumn) {
       {"@ == 1", 1, "expected a metadata name after '@' at column 1"},
       {"$ > 1", 1, "expected a setting name after '$' at column 1"},
       {"x > $min_usd", 5, "unknown setting '$min_usd' at column 5"},
+      // The leftmost mistake is reported, even when a later one is a lexing error.
+      {"x > $min && side = 'SELL'", 5, "unknown setting '$min' at column 5"},
+      {"1 < 'a' || s = 1", 3, "cannot compare a number with a string at column 3"},
+      {"x > && s == 'a", 5, "expected an operand after '>' at column 5 but found '&&'"},
       {"price > 1.2.3", 9, "invalid number '1.2.3' at column 9"},
       {"price > 12abc", 9, "invalid number '12abc' at column 9"},
       {"price > 1e", 9, "invalid number '1e' at column 9"},
@@ -427,7 +463,7 @@ TEST(ExprCompileTest, KeepsItsSourceText) {
   EXPECT_FALSE(e.uses_settings());
 }
 
-class SettingsTest : public ::testing::Test {
+class ExprSettingsTest : public ::testing::Test {
  protected:
   std::vector<uint8_t> event(double notional, const char* side) {
     EventBuilder b;
@@ -440,7 +476,7 @@ class SettingsTest : public ::testing::Test {
   FakeSettings settings_;
 };
 
-TEST_F(SettingsTest, ChangedSettingTakesEffectAfterVersionChange) {
+TEST_F(ExprSettingsTest, ChangedSettingTakesEffectAfterVersionChange) {
   settings_.set("min_usd", 1000);
   Expression e =
       Expression::compile("notional_usd >= $min_usd && side == 'SELL'", settings_.host());
@@ -453,7 +489,7 @@ TEST_F(SettingsTest, ChangedSettingTakesEffectAfterVersionChange) {
   EXPECT_TRUE(matches(e, ev));
 }
 
-TEST_F(SettingsTest, ReReadsSettingsOnlyWhenVersionChanges) {
+TEST_F(ExprSettingsTest, ReReadsSettingsOnlyWhenVersionChanges) {
   settings_.set("min_usd", 1000);
   Expression e = Expression::compile("notional_usd >= $min_usd", settings_.host());
   auto ev = event(1500, "SELL");
@@ -468,7 +504,7 @@ TEST_F(SettingsTest, ReReadsSettingsOnlyWhenVersionChanges) {
   EXPECT_EQ(settings_.reads(), reads_after_compile + 1);
 }
 
-TEST_F(SettingsTest, SameSettingTwiceIsReadOnce) {
+TEST_F(ExprSettingsTest, SameSettingTwiceIsReadOnce) {
   settings_.set("floor", 10);
   int reads = settings_.reads();
   Expression e = Expression::compile("notional_usd > $floor || $floor == 0", settings_.host());
@@ -479,7 +515,7 @@ TEST_F(SettingsTest, SameSettingTwiceIsReadOnce) {
   EXPECT_EQ(settings_.reads(), reads + 2);
 }
 
-TEST_F(SettingsTest, StringAndBooleanSettings) {
+TEST_F(ExprSettingsTest, StringAndBooleanSettings) {
   settings_.set("side", "SELL");
   settings_.set("enabled", true);
   Expression e = Expression::compile("$enabled && side == $side", settings_.host());
@@ -489,7 +525,7 @@ TEST_F(SettingsTest, StringAndBooleanSettings) {
   EXPECT_FALSE(matches(e, event(1, "SELL")));
 }
 
-TEST_F(SettingsTest, RemovedSettingReadsAsNull) {
+TEST_F(ExprSettingsTest, RemovedSettingReadsAsNull) {
   settings_.set("min_usd", 1000);
   Expression e = Expression::compile("notional_usd >= $min_usd", settings_.host());
   Expression missing = Expression::compile("$min_usd == null", settings_.host());
@@ -503,7 +539,7 @@ TEST_F(SettingsTest, RemovedSettingReadsAsNull) {
   EXPECT_TRUE(matches(e, ev));
 }
 
-TEST_F(SettingsTest, CompileErrorsForUnknownOrUncomparableSettings) {
+TEST_F(ExprSettingsTest, CompileErrorsForUnknownOrUncomparableSettings) {
   settings_.set("min_usd", 1000);
   settings_.set("symbols", nlohmann::json::array({"BTCUSDT"}));
   const std::vector<ErrorCase> cases = {
@@ -526,7 +562,7 @@ TEST_F(SettingsTest, CompileErrorsForUnknownOrUncomparableSettings) {
   }
 }
 
-TEST_F(SettingsTest, ExpressionWithoutSettingsNeverAsksTheHost) {
+TEST_F(ExprSettingsTest, ExpressionWithoutSettingsNeverAsksTheHost) {
   Expression e = Expression::compile("notional_usd >= 10", settings_.host());
   int reads = settings_.reads();
   settings_.set("min_usd", 1);

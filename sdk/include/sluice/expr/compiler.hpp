@@ -102,7 +102,7 @@ class Compiler {
 
   Program compile() {
     tokens_ = Lexer(src_).tokenize();
-    if (tokens_.front().kind == Tok::kEnd) fail(tokens_.front(), "expected an expression");
+    if (cur().kind == Tok::kEnd) fail(cur(), "expected an expression");
     prog_.root = parse_or();
     if (cur().kind != Tok::kEnd) unexpected(cur(), /*in_group=*/false);
     return std::move(prog_);
@@ -111,7 +111,11 @@ class Compiler {
  private:
   static constexpr int kMaxDepth = 200;
 
-  const Token& cur() const { return tokens_[i_]; }
+  // The current token; reaching a token the lexer could not read raises its error.
+  const Token& cur() const {
+    if (tokens_[i_].kind == Tok::kError) throw *tokens_[i_].error;
+    return tokens_[i_];
+  }
   const Token& advance() { return tokens_[i_++]; }
 
   [[noreturn]] void fail(const Token& at, const std::string& before,

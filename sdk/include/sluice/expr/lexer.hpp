@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -55,15 +56,17 @@ enum class Tok : uint8_t {
   kRBracket,
   kComma,
   kMinus,
+  kError,  // a token the lexer could not read; ends the list (see Lexer::tokenize)
 };
 
 struct Token {
   Tok kind = Tok::kEnd;
-  size_t offset = 0;       // byte offset into the source
-  std::string_view text;   // as written (quotes included for strings)
-  std::string name;        // identifier, metadata or setting name; unescaped string contents
-  uint64_t magnitude = 0;  // kInt: the digits' value (the sign is a separate kMinus token)
-  double number = 0;       // kDouble
+  size_t offset = 0;           // byte offset into the source
+  std::string_view text;       // as written (quotes included for strings)
+  std::string name;            // identifier, metadata or setting name; unescaped string contents
+  uint64_t magnitude = 0;      // kInt: the digits' value (the sign is a separate kMinus token)
+  double number = 0;           // kDouble
+  std::optional<Error> error;  // kError
 };
 
 // 1-based column (in code points) of a byte offset.
@@ -93,15 +96,28 @@ class Lexer {
  public:
   explicit Lexer(std::string_view src) : src_(src) {}
 
-  // Every token of the source, ending with one kEnd. Throws Error on the first bad token.
+  // Every token of the source, ending with kEnd, or with a kError token carrying the first
+  // bad token's error. The parser raises that error only when it reaches the token, so a
+  // mistake earlier in the text is always the one reported.
   std::vector<Token> tokenize() {
     std::vector<Token> out;
     for (;;) {
       skip_space();
-      Token t = next();
-      bool end = t.kind == Tok::kEnd;
-      out.push_back(std::move(t));
-      if (end) return out;
+      size_t start = pos_;
+      try {
+        Token t = next();
+        bool end = t.kind == Tok::kEnd;
+        out.push_back(std::move(t));
+        if (end) return out;
+      } catch (Error& e) {
+        Token t;
+        t.kind = Tok::kError;
+        t.offset = start;
+        t.text = src_.substr(start, 1);
+        t.error = std::move(e);
+        out.push_back(std::move(t));
+        return out;
+      }
     }
   }
 
