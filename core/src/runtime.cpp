@@ -74,7 +74,6 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
   }
   settings_ = std::make_unique<SettingsStore>(spec_.state_dir, spec_.settings);
   HostServices services{spec_.name, spec_.state_dir, settings_.get(), &metrics_};
-  zmq_ctx_ = zmq_ctx_new();
 
   std::vector<std::string> local = local_nodes();
   auto is_local = [&](const std::string& n) {
@@ -113,6 +112,8 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
     auto instance = NodeInstance::create(spec_, node, plugins, services);
     stages_.push_back(std::make_unique<Stage>(*this, std::move(instance), std::move(w)));
   }
+  // Last, so a plugin refusing its options (a throw above) leaves nothing to clean up here.
+  zmq_ctx_ = zmq_ctx_new();
 }
 
 Pipeline::~Pipeline() {

@@ -319,6 +319,15 @@ void Stage::run_consumer() {
       }
       const auto* data = static_cast<const uint8_t*>(zmq_msg_data(&s->msg));
       size_t size = zmq_msg_size(&s->msg);
+      if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
+        // ipc/tcp receives may point into ZeroMQ's shared read buffer at any offset; FlatBuffers
+        // needs its natural alignment, so such a message is copied once into its own buffer.
+        zmq_msg_t aligned;
+        zmq_msg_init_size(&aligned, size);
+        std::memcpy(zmq_msg_data(&aligned), data, size);
+        zmq_msg_move(&s->msg, &aligned);  // releases the original
+        data = static_cast<const uint8_t*>(zmq_msg_data(&s->msg));
+      }
       if (is_eos(data, size)) {
         release_slot(s);
         ++eos_seen_;

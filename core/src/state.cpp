@@ -20,7 +20,16 @@ const char* json_kind(const nlohmann::json& v) {
 
 void exec(sqlite3* db, const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  // Processes of one pipeline open the database together; switching to WAL takes a lock that
+  // the busy timeout does not cover, so setup retries for a while.
+  for (int i = 0; (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && i < 200; ++i) {
+    sqlite3_free(err);
+    err = nullptr;
+    sqlite3_sleep(25);
+    rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  }
+  if (rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
     throw std::runtime_error(fmt::format("state database: {}", msg));

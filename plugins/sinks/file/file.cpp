@@ -32,8 +32,8 @@ void check_writable(const std::string& path) {
     }
     return;
   }
-  fs::path dir = p.parent_path();
-  if (dir.empty()) dir = ".";
+  // Absolute, so a relative path's missing first component still walks up to the CWD.
+  fs::path dir = fs::absolute(p).parent_path();
   while (!fs::exists(fs::status(dir, ec)) && dir.has_parent_path() && dir != dir.parent_path()) {
     dir = dir.parent_path();
   }

@@ -94,6 +94,7 @@ struct Outcome {
 };
 
 // A configuration problem: which option, where in its value (1-based column, 0 = whole value).
+// The message states just the problem ("must not be empty"): the host prefixes the option.
 class OptionError : public std::runtime_error {
  public:
   OptionError(std::string key, std::string message, uint32_t column = 0)
@@ -120,7 +121,7 @@ class Config {
   const Json& at(std::string_view key) const {
     auto it = json_.find(key);
     if (it == json_.end() || it->is_null()) {
-      throw OptionError(std::string(key), "option '" + std::string(key) + "' is required");
+      throw OptionError(std::string(key), "is required");
     }
     return *it;
   }
@@ -160,7 +161,7 @@ class Config {
     try {
       return v.get<T>();
     } catch (const Json::exception&) {
-      throw OptionError(std::string(key), "option '" + std::string(key) + "' must be " + what);
+      throw OptionError(std::string(key), std::string("must be ") + what);
     }
   }
   Json json_;
