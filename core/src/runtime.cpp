@@ -2,6 +2,7 @@
 // ZeroMQ edges, runs them, drains on stop, serves the admin endpoint, reports a summary.
 #include "sluice/core/runtime.hpp"
 
+#include <sys/resource.h>
 #include <zmq.h>
 
 #include <algorithm>
@@ -218,21 +219,33 @@ std::vector<NodeSummary> Pipeline::summary() const {
     int64_t start = m.started_ns ? m.started_ns : started_ns_;
     if (end == 0) end = sluice::now_ns();
     r.seconds = static_cast<double>(end - start) / 1e9;
+    r.latency_p50 = m.ingest_latency.quantile_upper_bound(0.50);
+    r.latency_p99 = m.ingest_latency.quantile_upper_bound(0.99);
     rows.push_back(std::move(r));
   }
   return rows;
 }
 
 std::string format_summary(const std::vector<NodeSummary>& rows) {
-  std::string out = fmt::format("{:<20} {:<10} {:<18} {:>10} {:>10} {:>8} {:>8} {:>12}\n", "node",
-                                "kind", "type", "in", "out", "errors", "dropped", "events/s");
+  auto latency = [](double s) {
+    if (s <= 0) return std::string("-");
+    return s < 1e-3 ? fmt::format("{:.0f}us", s * 1e6) : fmt::format("{:.1f}ms", s * 1e3);
+  };
+  std::string out = fmt::format("{:<20} {:<10} {:<18} {:>10} {:>10} {:>8} {:>8} {:>12} {:>8} {:>8}\n",
+                                "node", "kind", "type", "in", "out", "errors", "dropped",
+                                "events/s", "p50<=", "p99<=");
   for (const NodeSummary& r : rows) {
     uint64_t n = r.kind == "source" ? r.events_out : r.events_in;
     double rate = r.seconds > 0 ? static_cast<double>(n) / r.seconds : 0;
     fmt::format_to(std::back_inserter(out),
-                   "{:<20} {:<10} {:<18} {:>10} {:>10} {:>8} {:>8} {:>12.0f}\n", r.node, r.kind,
-                   r.type, r.events_in, r.events_out, r.errors, r.dropped, rate);
+                   "{:<20} {:<10} {:<18} {:>10} {:>10} {:>8} {:>8} {:>12.0f} {:>8} {:>8}\n", r.node,
+                   r.kind, r.type, r.events_in, r.events_out, r.errors, r.dropped, rate,
+                   latency(r.latency_p50), latency(r.latency_p99));
   }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  fmt::format_to(std::back_inserter(out), "peak RSS: {:.1f} MiB\n",
+                 static_cast<double>(usage.ru_maxrss) / 1024.0);
   return out;
 }
 

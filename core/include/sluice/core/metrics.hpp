@@ -15,12 +15,13 @@
 
 namespace sluice::core {
 
-// Fixed log-spaced buckets in seconds, from 1 µs to 60 s. Updates are lock-free.
+// Fixed buckets in seconds, from 1 µs to 60 s, dense around the 10–150 µs a hop takes.
+// Updates are lock-free.
 class Histogram {
  public:
-  static constexpr std::array<double, 24> kBounds = {
-      1e-6,   2.5e-6, 5e-6,  1e-5,  2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3,
-      1e-2,   2.5e-2, 5e-2,  0.1,   0.25,   0.5,  1.0,  2.5,    5.0,  10.0, 30.0,   60.0};
+  static constexpr std::array<double, 27> kBounds = {
+      1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 3e-5, 5e-5, 7.5e-5, 1e-4, 1.5e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
+      5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0};
 
   void observe_ns(int64_t ns);
   void observe_seconds(double s) { observe_ns(static_cast<int64_t>(s * 1e9)); }

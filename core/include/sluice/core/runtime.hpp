@@ -33,6 +33,8 @@ struct NodeSummary {
   uint64_t errors = 0;
   uint64_t dropped = 0;
   double seconds = 0;
+  double latency_p50 = 0;  // ingest → arrival at this node, upper bound of the bucket, seconds
+  double latency_p99 = 0;
 };
 
 class Stage;
