@@ -77,6 +77,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
   HostServices services{spec_.name, spec_.state_dir, settings_.get(), &metrics_};
 
   std::vector<std::string> local = local_nodes();
+  std::vector<Diagnostic> refused;
   auto is_local = [&](const std::string& n) {
     return std::find(local.begin(), local.end(), n) != local.end();
   };
@@ -110,9 +111,15 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
         if (!local_down) w.remote_outputs = true;
       }
     }
-    auto instance = NodeInstance::create(spec_, node, plugins, services);
-    stages_.push_back(std::make_unique<Stage>(*this, std::move(instance), std::move(w)));
+    try {
+      auto instance = NodeInstance::create(spec_, node, plugins, services);
+      stages_.push_back(std::make_unique<Stage>(*this, std::move(instance), std::move(w)));
+    } catch (const ConfigError& e) {
+      // Keep going: every node's refusal is reported at once, as the loader does.
+      refused.insert(refused.end(), e.diagnostics().begin(), e.diagnostics().end());
+    }
   }
+  if (!refused.empty()) throw ConfigError(std::move(refused));
   // Last, so a plugin refusing its options (a throw above) leaves nothing to clean up here.
   zmq_ctx_ = zmq_ctx_new();
 }
