@@ -3,8 +3,11 @@
 // against the recorded data it replays.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -56,35 +59,58 @@ INSTANTIATE_TEST_SUITE_P(Pipelines, ExamplePipeline, ::testing::ValuesIn(example
                            return n;
                          });
 
-TEST(LiquidationsReplay, ConsoleAndJsonlGetExactlyTheRowsAboveTheThreshold) {
+TEST(LiquidationsReplay, ConsoleAndJsonlGetExactlyTheRowsAboveTheThresholdClassified) {
   TempDir dir;
   std::string pipeline = std::string(SLUICE_SOURCE_DIR) + "/pipelines/liquidations_replay.toml";
   auto r = run_command({sluice_binary(), "run", pipeline, "--admin-port", "0"},
                        {{"SLUICE_OUT_DIR", dir.path()}}, std::chrono::seconds(120), dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  // Expected: every recorded row with usd_value >= 1000 (the pipeline's min_alert_usd).
+  // Expected: every recorded row with usd_value >= 1000 (the pipeline's min_alert_usd), with the
+  // risk level its rules_classifier gives: HIGH from $50K, MEDIUM from $10K, one level higher
+  // for BTCUSDT and ETHUSDT.
+  struct Row {
+    std::string symbol;
+    std::string side;
+    std::string risk_level;
+  };
+  auto risk = [](const std::string& symbol, double usd) -> std::string {
+    int level = usd >= 50000 ? 2 : usd >= 10000 ? 1 : 0;
+    if (symbol == "BTCUSDT" || symbol == "ETHUSDT") level = std::min(level + 1, 2);
+    return level == 2 ? "HIGH" : level == 1 ? "MEDIUM" : "LOW";
+  };
   std::ifstream csv(std::string(SLUICE_SOURCE_DIR) + "/pipelines/data/liquidations_sample.csv");
   std::string line;
   std::getline(csv, line);
-  std::vector<std::string> expected_symbols;
+  std::vector<Row> expected;
   while (std::getline(csv, line)) {
     std::vector<std::string> cols;
     std::stringstream ss(line);
     for (std::string c; std::getline(ss, c, ',');) cols.push_back(c);
-    if (cols.size() == 6 && std::stod(cols[5]) >= 1000) expected_symbols.push_back(cols[1]);
+    ASSERT_EQ(cols.size(), 6u) << line;
+    double usd = std::stod(cols[5]);
+    if (usd >= 1000) expected.push_back({cols[1], cols[2], risk(cols[1], usd)});
   }
-  ASSERT_FALSE(expected_symbols.empty());
+  ASSERT_FALSE(expected.empty());
   auto lines = read_lines(dir.file("liquidations.jsonl"));
-  ASSERT_EQ(lines.size(), expected_symbols.size());
+  ASSERT_EQ(lines.size(), expected.size());
+  std::map<std::string, size_t> levels;
   for (size_t i = 0; i < lines.size(); ++i) {
     auto j = nlohmann::json::parse(lines[i]);
-    EXPECT_EQ(j["symbol"], expected_symbols[i]) << "row " << i;
+    EXPECT_EQ(j["symbol"], expected[i].symbol) << "row " << i;
     EXPECT_GE(j["notional_usd"].get<double>(), 1000.0);
     EXPECT_EQ(j["_sluice"]["source"], "binance");
+    EXPECT_EQ(j["classifier"], "rules");
+    EXPECT_EQ(j["risk_level"], expected[i].risk_level) << "row " << i;
+    EXPECT_EQ(j["liquidated"], expected[i].side == "SELL" ? "long" : "short") << "row " << i;
+    EXPECT_EQ(j["summary"].get<std::string>().rfind(expected[i].symbol + " ", 0), 0u)
+        << j["summary"];
+    ++levels[j["risk_level"].get<std::string>()];
   }
+  // The replay shows every level.
+  EXPECT_EQ(levels.size(), 3u);
   // The console got the same alerts, one line each.
   size_t console_lines = std::count(r.out.begin(), r.out.end(), '\n');
-  EXPECT_EQ(console_lines, expected_symbols.size()) << r.out;
+  EXPECT_EQ(console_lines, expected.size()) << r.out;
 }
 
 }  // namespace
