@@ -5,6 +5,7 @@
 // Everything runs on the source's thread in one io_context. Frames go to
 // BinanceSource::handle_frame, whose de-duplication makes an overlap of two connections (during
 // a rollover) or a server that repeats frames after a reconnect harmless.
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -184,6 +185,8 @@ void Connection::start() {
     SSL_set_tlsext_host_name(ssl, e.host.c_str());
     SSL_set1_host(ssl, e.host.c_str());
   }
+  // OpenSSL reports the oldest queued error: leftovers must not stand in for this handshake's.
+  ERR_clear_error();
   resolver_.async_resolve(e.host, e.port,
                           [self = shared_from_this()](beast::error_code ec, auto results) {
                             self->on_resolve(ec, std::move(results));
@@ -210,7 +213,14 @@ void Connection::on_connect(beast::error_code ec) {
 
 void Connection::on_tls_handshake(beast::error_code ec) {
   if (finished_) return;
-  if (ec) return fail("TLS handshake failed: " + ec.message());
+  if (ec) {
+    const long verify = SSL_get_verify_result(ws_.next_layer().native_handle());
+    if (verify != X509_V_OK) {
+      return fail(std::string("TLS handshake failed: certificate verify failed: ") +
+                  X509_verify_cert_error_string(verify));
+    }
+    return fail("TLS handshake failed: " + ec.message());
+  }
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = kWsHandshakeTimeout;
