@@ -111,6 +111,10 @@ int main(int argc, char** argv) {
 
   auto* version = app.add_subcommand("version", "Print the version");
 
+  // Global flags are accepted after the subcommand too (`sluice run FILE --log-level warn`).
+  for (CLI::App* sub : {run, validate, graph, plugins, list, describe, docs, schema, version}) {
+    sub->fallthrough();
+  }
   CLI11_PARSE(app, argc, argv);
   configure_logging(log_level, log_format);
 

@@ -10,14 +10,24 @@
 
 namespace sluice::core {
 
+size_t Histogram::bucket_of(int64_t ns) {
+  return static_cast<size_t>(std::lower_bound(kBoundsNs.begin(), kBoundsNs.end(), ns) -
+                             kBoundsNs.begin());
+}
+
 void Histogram::observe_ns(int64_t ns) {
   if (ns < 0) ns = 0;
-  double s = static_cast<double>(ns) / 1e9;
-  size_t i = static_cast<size_t>(std::lower_bound(kBounds.begin(), kBounds.end(), s) -
-                                 kBounds.begin());
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  buckets_[bucket_of(ns)].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(ns, std::memory_order_relaxed);
+}
+
+void Histogram::merge(const uint64_t* buckets, uint64_t count, int64_t sum_ns) {
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (buckets[i] != 0) buckets_[i].fetch_add(buckets[i], std::memory_order_relaxed);
+  }
+  count_.fetch_add(count, std::memory_order_relaxed);
+  sum_ns_.fetch_add(sum_ns, std::memory_order_relaxed);
 }
 
 double Histogram::quantile_upper_bound(double q) const {

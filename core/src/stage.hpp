@@ -82,7 +82,20 @@ class Stage : public Executor {
   static int source_stopping_cb(sluice_source_ctx* ctx);
   static int source_sleep_cb(sluice_source_ctx* ctx, int64_t ns);
 
+  // Counters kept by the stage thread and published once per batch (flush_metrics).
+  struct LocalMetrics {
+    uint64_t in = 0;
+    uint64_t bytes = 0;
+    uint64_t out = 0;
+    uint64_t dropped = 0;
+    LocalHistogram event_latency;
+    LocalHistogram ingest_latency;
+    LocalHistogram process_time;
+  };
+  void flush_metrics();
+
   Pipeline& pipeline_;
+  LocalMetrics local_;
   std::unique_ptr<NodeInstance> node_;
   StageWiring wiring_;
   NodeMetrics* metrics_ = nullptr;
@@ -98,6 +111,7 @@ class Stage : public Executor {
   int64_t max_in_flight_ = 1;
   bool ordered_ = false;
   uint64_t next_seq_ = 0;
+  Slot* in_process_ = nullptr;  // the call whose process() is running right now
   std::deque<Slot*> order_;  // ordered mode: calls in input order
   std::vector<std::unique_ptr<Slot>> slot_pool_;
   std::vector<Slot*> free_slots_;
@@ -105,6 +119,7 @@ class Stage : public Executor {
   int wake_fd_ = -1;
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;
+  std::atomic<bool> has_posted_{false};
   std::vector<std::function<void()>> running_;
   std::mutex sleep_mu_;
   std::condition_variable sleep_cv_;

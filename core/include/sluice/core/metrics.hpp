@@ -23,6 +23,15 @@ class Histogram {
       1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 3e-5, 5e-5, 7.5e-5, 1e-4, 1.5e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
       5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0};
 
+  // kBounds in integer nanoseconds, for a bucket search without floating point.
+  static constexpr std::array<int64_t, kBounds.size()> kBoundsNs = [] {
+    std::array<int64_t, kBounds.size()> ns{};
+    for (size_t i = 0; i < kBounds.size(); ++i) {
+      ns[i] = static_cast<int64_t>(kBounds[i] * 1e9 + 0.5);
+    }
+    return ns;
+  }();
+
   void observe_ns(int64_t ns);
   void observe_seconds(double s) { observe_ns(static_cast<int64_t>(s * 1e9)); }
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
@@ -30,11 +39,38 @@ class Histogram {
   uint64_t bucket(size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
   // Upper bound of the bucket holding quantile q (0..1); 0 when empty.
   double quantile_upper_bound(double q) const;
+  static size_t bucket_of(int64_t ns);
+  // Adds observations collected elsewhere (see LocalHistogram).
+  void merge(const uint64_t* buckets, uint64_t count, int64_t sum_ns);
 
  private:
   std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};
   std::atomic<uint64_t> count_{0};
   std::atomic<int64_t> sum_ns_{0};
+};
+
+// A single thread's histogram, merged into the shared one once per batch: the hot path then
+// does plain increments instead of three atomic read-modify-writes per observation.
+class LocalHistogram {
+ public:
+  void observe_ns(int64_t ns) {
+    if (ns < 0) ns = 0;
+    ++buckets_[Histogram::bucket_of(ns)];
+    ++count_;
+    sum_ns_ += ns;
+  }
+  void flush_into(Histogram& h) {
+    if (count_ == 0) return;
+    h.merge(buckets_.data(), count_, sum_ns_);
+    buckets_.fill(0);
+    count_ = 0;
+    sum_ns_ = 0;
+  }
+
+ private:
+  std::array<uint64_t, Histogram::kBounds.size() + 1> buckets_{};
+  uint64_t count_ = 0;
+  int64_t sum_ns_ = 0;
 };
 
 struct NodeMetrics {
