@@ -1,0 +1,175 @@
+// Retry, pacing and completion of sink requests (see delivery.hpp).
+#include "delivery.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace sluice::http {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string reason_label(Status s) {
+  return std::string("reason=\"") + status_name(static_cast<int>(s)) + "\"";
+}
+
+}  // namespace
+
+std::string body_snippet(std::string_view body, size_t max) {
+  std::string out;
+  for (char c : body.substr(0, max)) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (body.size() > max) out += "...";
+  return out;
+}
+
+Verdict classify_http(const Response& r, std::string_view service) {
+  const std::string prefix = std::string(service) + ": ";
+  switch (r.error) {
+    case ErrorKind::kNone:
+      break;
+    case ErrorKind::kTimeout:
+      return Verdict::retry(Status::kTimeout, prefix + r.error_message);
+    case ErrorKind::kBadUrl:
+      return Verdict::fail(Status::kBadRequest, prefix + r.error_message);
+    case ErrorKind::kCancelled:
+      return Verdict::fail(Status::kCancelled, prefix + r.error_message);
+    default:
+      return Verdict::retry(Status::kServerError, prefix + r.error_message);
+  }
+  const std::string what = prefix + "HTTP " + std::to_string(r.status);
+  const std::string detail = r.body.empty() ? what : what + ": " + body_snippet(r.body);
+  if (r.status >= 200 && r.status < 300) return Verdict::done();
+  if (r.status == 429) {
+    std::chrono::nanoseconds after{-1};
+    if (auto h = r.header("Retry-After")) {
+      if (auto ms = parse_retry_after(*h)) after = *ms;
+    }
+    return Verdict::retry(Status::kRateLimited, detail, after);
+  }
+  if (r.status >= 500) return Verdict::retry(Status::kServerError, detail);
+  if (r.status == 401 || r.status == 403) return Verdict::fail(Status::kAuth, detail);
+  return Verdict::fail(Status::kBadRequest, detail);
+}
+
+Delivery::Delivery(const Host& host, DeliveryOptions options, Classifier classify)
+    : host_(host),
+      opts_(std::move(options)),
+      classify_(std::move(classify)),
+      client_(std::make_unique<Client>(opts_.client)) {}
+
+Delivery::~Delivery() {
+  stopping_ = true;
+  client_->shutdown();
+  // The client thread is gone: what is still queued is ours alone.
+  while (!queue_.empty()) {
+    ItemPtr item = std::move(queue_.front());
+    queue_.pop_front();
+    cancel(item);
+  }
+}
+
+void Delivery::deliver(Call call, Request request) {
+  auto item = std::make_shared<Item>(std::move(call), std::move(request));
+  client_->post([this, item](bool cancelled) {
+    if (cancelled) return cancel(item);
+    enqueue(item);
+  });
+}
+
+void Delivery::enqueue(const ItemPtr& item) {
+  if (!opts_.ordered) return send(item);
+  queue_.push_back(item);
+  pump();
+}
+
+void Delivery::pump() {
+  if (stopping_) {
+    while (!queue_.empty()) {
+      ItemPtr item = std::move(queue_.front());
+      queue_.pop_front();
+      cancel(item);
+    }
+    return;
+  }
+  if (busy_ || pump_scheduled_ || queue_.empty()) return;
+  const auto now = Clock::now();
+  if (now < next_send_) {
+    pump_scheduled_ = true;
+    client_->schedule(next_send_ - now, [this](bool cancelled) {
+      pump_scheduled_ = false;
+      if (!cancelled) pump();
+    });
+    return;
+  }
+  busy_ = true;
+  ItemPtr item = std::move(queue_.front());
+  queue_.pop_front();
+  next_send_ = now + opts_.min_interval;
+  send(item);
+}
+
+void Delivery::send(const ItemPtr& item) {
+  client_->send(item->request, [this, item](Response r) { on_response(item, r); });
+}
+
+void Delivery::on_response(const ItemPtr& item, const Response& response) {
+  if (response.error == ErrorKind::kCancelled) {
+    cancel(item);
+    return finished_one();
+  }
+  Verdict v = classify_(response);
+  if (v.next == Verdict::Next::kDone) {
+    item->call.ok();
+    return finished_one();
+  }
+  if (v.next == Verdict::Next::kRetry && item->attempt < opts_.max_retries) {
+    const auto delay = v.retry_after.count() >= 0
+                           ? v.retry_after
+                           : backoff_delay(item->attempt, opts_.backoff_base, opts_.backoff_max);
+    ++item->attempt;
+    host_.counter_add("sink_retries_total", 1, reason_label(v.status).c_str());
+    host_.debug(
+        v.message + "; retry " + std::to_string(item->attempt) + " of " +
+        std::to_string(opts_.max_retries) + " in " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
+        " ms");
+    if (opts_.ordered) {
+      // The request keeps its place and the whole webhook waits: a 429 limits all of them.
+      queue_.push_front(item);
+      next_send_ = std::max(next_send_, Clock::now() + delay);
+      busy_ = false;
+      return pump();
+    }
+    client_->schedule(delay, [this, item](bool cancelled) {
+      if (cancelled) return cancel(item);
+      send(item);
+    });
+    return;
+  }
+  std::string message = std::move(v.message);
+  if (v.next == Verdict::Next::kRetry) {
+    message += " (gave up after " + std::to_string(item->attempt + 1) + " attempts)";
+  }
+  host_.counter_add("sink_drops_total", 1, reason_label(v.status).c_str());
+  host_.warn(message);
+  Outcome outcome = Outcome::failure(v.status, message);
+  if (v.status == Status::kRateLimited && v.retry_after.count() > 0) {
+    outcome.retry_after_ns = v.retry_after.count();
+  }
+  item->call.done(outcome);
+  finished_one();
+}
+
+void Delivery::finished_one() {
+  if (!opts_.ordered) return;
+  busy_ = false;
+  pump();
+}
+
+void Delivery::cancel(const ItemPtr& item) {
+  host_.counter_add("sink_drops_total", 1, reason_label(Status::kCancelled).c_str());
+  item->call.fail(Status::kCancelled, opts_.service + ": stopped before the event was delivered");
+}
+
+}  // namespace sluice::http
