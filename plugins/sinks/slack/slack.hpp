@@ -1,0 +1,74 @@
+// The `slack` sink: posts each event to a Slack incoming webhook as text plus a mrkdwn section
+// block rendered from a mustache template. Messages go one at a time, in order, at most about
+// one per min_interval (Slack allows ~1/s per webhook); a 429 pauses the webhook for its
+// Retry-After and resends the same message, 5xx and network errors are retried with backoff,
+// and 400/403/404/410 fail the event with Slack's error text (invalid_payload,
+// action_prohibited, channel_not_found, channel_is_archived). The webhook URL embeds a token:
+// it is a secret and never appears in logs or errors.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "delivery.hpp"
+#include "message.hpp"
+#include "sluice/sdk.hpp"
+
+namespace sluice::slack_sink {
+
+// Slack's limit for a section block's text.
+inline constexpr size_t kMaxSectionText = 3000;
+// Slack truncates a message's text beyond this.
+inline constexpr size_t kMaxText = 40000;
+
+// clang-format off
+inline constexpr sluice_option_spec kOptions[] = {
+    {.key = "url", .type = SLUICE_OPT_SECRET, .default_toml = nullptr, .required = 1,
+     .description = "Incoming webhook URL (https://hooks.slack.com/services/...)",
+     .choices = nullptr},
+    {.key = "template", .type = SLUICE_OPT_STRING,
+     .default_toml = "\":rotating_light: *{{symbol}}* {{liquidated}} liquidated on {{exchange}}: "
+                     "{{side}} {{quantity}} @ {{price}} (notional ${{notional_usd}})\"",
+     .required = 0,
+     .description = "Mustache template of the message over the event's fields (mrkdwn; values "
+                    "are escaped for Slack)",
+     .choices = nullptr},
+    {.key = "blocks", .type = SLUICE_OPT_BOOL, .default_toml = "true", .required = 0,
+     .description = "Also send the text as a section block (text stays the notification)",
+     .choices = nullptr},
+    {.key = "min_interval", .type = SLUICE_OPT_DURATION, .default_toml = "\"1s\"", .required = 0,
+     .description = "Least time between two messages to the webhook", .choices = nullptr},
+    {.key = "timeout", .type = SLUICE_OPT_DURATION, .default_toml = "\"10s\"", .required = 0,
+     .description = "Deadline of one attempt", .choices = nullptr},
+    {.key = "max_retries", .type = SLUICE_OPT_INT, .default_toml = "5", .required = 0,
+     .description = "Retries after the first attempt (429, 5xx, timeouts, connection errors)",
+     .choices = nullptr},
+    {.key = "retry_backoff", .type = SLUICE_OPT_DURATION, .default_toml = "\"500ms\"",
+     .required = 0, .description = "Backoff base: retry n waits up to base * 2^n (full jitter)",
+     .choices = nullptr},
+    {.key = "retry_backoff_max", .type = SLUICE_OPT_DURATION, .default_toml = "\"30s\"",
+     .required = 0, .description = "Longest backoff between retries", .choices = nullptr},
+    {.key = "ca_file", .type = SLUICE_OPT_STRING, .default_toml = nullptr, .required = 0,
+     .description = "PEM file of CAs trusted instead of the system store", .choices = nullptr},
+    {.key = "insecure_skip_verify", .type = SLUICE_OPT_BOOL, .default_toml = "false",
+     .required = 0, .description = "Skip TLS certificate checks (testing only)",
+     .choices = nullptr},
+};
+// clang-format on
+
+class SlackSink final : public Sink {
+ public:
+  SlackSink(const Host& host, const Config& config);
+
+  void consume(Call call) override;
+
+ private:
+  Host host_;
+  std::string url_;
+  http::EventTemplate template_;
+  bool blocks_;
+  std::chrono::nanoseconds timeout_;
+  std::unique_ptr<http::Delivery> delivery_;
+};
+
+}  // namespace sluice::slack_sink

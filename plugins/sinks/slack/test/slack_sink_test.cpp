@@ -1,0 +1,170 @@
+// Tests of the `slack` sink through the real loader and host, against the scripted HTTP test
+// server: the exact message, Slack escaping, 429 Retry-After without loss or duplicates, 5xx
+// retries, permanent failures with Slack's error text, pacing, and the secret webhook URL.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "http_test_server.hpp"
+#include "plugin_harness.hpp"
+
+namespace {
+
+using nlohmann::json;
+using sluice::Status;
+using sluice::testing::HttpTestServer;
+using sluice::testing::make_event;
+using sluice::testing::PluginHarness;
+using sluice::testing::Reply;
+
+constexpr const char* kPath = "/services/T0001/B0002/SECRETTOKEN123";
+
+// The server's URL, the options in extra, and fast defaults for those extra leaves out.
+std::string options(const HttpTestServer& server, const std::string& extra = "") {
+  std::string out = "url = \"" + server.url(kPath) + "\"\n" + extra + "\n";
+  if (extra.find("min_interval =") == std::string::npos) out += "min_interval = \"0s\"\n";
+  if (extra.find("retry_backoff =") == std::string::npos) out += "retry_backoff = \"1ms\"\n";
+  return out;
+}
+
+std::vector<uint8_t> liquidation(const std::string& symbol = "BTCUSDT") {
+  return make_event({{"exchange", "binance"},
+                     {"symbol", symbol},
+                     {"side", "SELL"},
+                     {"liquidated", "long"},
+                     {"price", 64250.5},
+                     {"quantity", 2},
+                     {"notional_usd", 128501.0}});
+}
+
+std::string text_of(const sluice::testing::RecordedRequest& q) {
+  return json::parse(q.body).at("text").get<std::string>();
+}
+
+TEST(SlackSinkTest, PostsTextAndASectionBlockFromTheDefaultTemplate) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(200, "ok"));
+  PluginHarness sink("sink", "slack", options(server));
+  auto r = sink.process(liquidation());
+  EXPECT_TRUE(r.outcome.ok()) << r.outcome.message;
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].method, "POST");
+  EXPECT_EQ(reqs[0].target, kPath);
+  EXPECT_EQ(reqs[0].header("Content-Type").value_or(""), "application/json; charset=utf-8");
+  const std::string text =
+      ":rotating_light: *BTCUSDT* long liquidated on binance: SELL 2 @ 64250.5 (notional "
+      "$128501)";
+  EXPECT_EQ(
+      json::parse(reqs[0].body),
+      json({{"text", text},
+            {"blocks", {{{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", text}}}}}}}));
+}
+
+TEST(SlackSinkTest, EscapesEventTextAndCanLeaveBlocksOut) {
+  HttpTestServer server;
+  PluginHarness sink("sink", "slack",
+                     options(server, "template = \"{{symbol}} <{{{symbol}}}>\"\nblocks = false"));
+  EXPECT_TRUE(sink.process(liquidation("<!channel> & co")).outcome.ok());
+  EXPECT_EQ(json::parse(server.requests().at(0).body),
+            json({{"text", "&lt;!channel&gt; &amp; co <<!channel> & co>"}}));
+}
+
+TEST(SlackSinkTest, WaitsOutA429AndResendsTheSameMessageWithoutLossOrDuplicates) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "rate_limited", {{"Retry-After", "0"}}));
+  // An hour of backoff: only honouring Retry-After lets this finish.
+  PluginHarness sink("sink", "slack",
+                     options(server,
+                             "retry_backoff = \"1h\"\nretry_backoff_max = \"1h\"\n"
+                             "template = \"{{symbol}}\""));
+  auto results = sink.process_all({liquidation("A"), liquidation("B"), liquidation("C")});
+  for (const auto& r : results) EXPECT_TRUE(r.outcome.ok()) << r.outcome.message;
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  EXPECT_EQ(text_of(reqs[0]), "A");
+  EXPECT_EQ(text_of(reqs[1]), "A");
+  EXPECT_EQ(text_of(reqs[2]), "B");
+  EXPECT_EQ(text_of(reqs[3]), "C");
+  EXPECT_EQ(sink.counter("sink_retries_total"), 1);
+}
+
+TEST(SlackSinkTest, RetriesServerErrors) {
+  HttpTestServer server;
+  // The 500 closes its connection, so the drop hits a fresh one: a dropped kept-alive
+  // connection would be retried at once as stale, without counting as a retry.
+  Reply error = Reply::text(500, "internal_error");
+  error.close = true;
+  server.enqueue(error);
+  server.enqueue(Reply::drop());
+  PluginHarness sink("sink", "slack", options(server));
+  auto r = sink.process(liquidation());
+  EXPECT_TRUE(r.outcome.ok()) << r.outcome.message;
+  EXPECT_EQ(server.request_count(), 3u);
+  EXPECT_EQ(sink.counter("sink_retries_total"), 2);
+}
+
+TEST(SlackSinkTest, FailsPermanentErrorsAtOnceWithSlacksErrorText) {
+  const std::vector<std::tuple<int, std::string, Status>> cases = {
+      {400, "invalid_payload", Status::kBadRequest},
+      {403, "action_prohibited", Status::kAuth},
+      {404, "channel_not_found", Status::kBadRequest},
+      {410, "channel_is_archived", Status::kBadRequest},
+  };
+  for (const auto& [status, error, expected] : cases) {
+    HttpTestServer server;
+    server.enqueue(Reply::text(status, error));
+    PluginHarness sink("sink", "slack", options(server));
+    auto r = sink.process(liquidation());
+    EXPECT_EQ(r.outcome.status, expected) << error;
+    EXPECT_EQ(r.outcome.message, "slack: HTTP " + std::to_string(status) + ": " + error);
+    EXPECT_EQ(server.request_count(), 1u);
+    EXPECT_EQ(sink.counter("sink_drops_total"), 1);
+  }
+}
+
+TEST(SlackSinkTest, PacesMessagesToTheWebhook) {
+  HttpTestServer server;
+  PluginHarness sink("sink", "slack", options(server, "min_interval = \"60ms\""));
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& r : sink.process_all({liquidation(), liquidation(), liquidation()})) {
+    EXPECT_TRUE(r.outcome.ok()) << r.outcome.message;
+  }
+  // Three messages are at least two intervals apart from first to last.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(120));
+  EXPECT_EQ(server.request_count(), 3u);
+}
+
+TEST(SlackSinkTest, KeepsTheWebhookTokenOutOfErrorsAndLogs) {
+  uint16_t port;
+  {
+    HttpTestServer gone;
+    port = gone.port();
+  }
+  PluginHarness sink("sink", "slack",
+                     "url = \"http://127.0.0.1:" + std::to_string(port) + kPath +
+                         "\"\nmax_retries = 1\nretry_backoff = \"1ms\"");
+  auto r = sink.process(liquidation());
+  EXPECT_EQ(r.outcome.status, Status::kServerError);
+  EXPECT_EQ(r.outcome.message.find("SECRETTOKEN"), std::string::npos) << r.outcome.message;
+  ASSERT_FALSE(sink.logs().empty());
+  for (const auto& line : sink.logs()) {
+    EXPECT_EQ(line.message.find("SECRETTOKEN"), std::string::npos) << line.message;
+  }
+}
+
+TEST(SlackSinkTest, RejectsAMalformedTemplate) {
+  try {
+    PluginHarness sink("sink", "slack",
+                       "url = \"https://hooks.slack.com/x\"\ntemplate = \"{{#open}}\"");
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("option 'template': Unclosed section \"open\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
