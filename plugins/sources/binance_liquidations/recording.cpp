@@ -1,7 +1,6 @@
 // Pieces of `binance_liquidations` that need no host: de-duplication, recording, stream URLs.
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -9,21 +8,20 @@
 
 namespace sluice::binance {
 
+Deduplicator::Deduplicator(int64_t window_ns, size_t capacity)
+    : window_ns_(window_ns), capacity_(capacity) {
+  seen_.reserve(capacity);
+}
+
 bool Deduplicator::first_sighting(const Liquidation& liq, int64_t now_ns) {
   while (!order_.empty() &&
          (order_.front().first < now_ns - window_ns_ || order_.size() >= capacity_)) {
     seen_.erase(order_.front().second);
     order_.pop_front();
   }
-  key_.assign(liq.symbol);
-  key_ += '\0';
-  key_ += std::to_string(liq.trade_time_ms);
-  key_ += '\0';
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), liq.quantity);
-  key_.append(buf, end);
-  if (!seen_.insert(key_).second) return false;
-  order_.emplace_back(now_ns, key_);
+  const Key key{std::hash<std::string_view>{}(liq.symbol), liq.trade_time_ms, liq.quantity};
+  if (!seen_.insert(key).second) return false;
+  order_.emplace_back(now_ns, key);
   return true;
 }
 
