@@ -1,0 +1,318 @@
+// The `telegram` sink: alert rendering, sendMessage requests, fan-out over chats and option
+// checks (see telegram.hpp).
+#include "telegram.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <utility>
+
+namespace sluice::telegram_sink {
+namespace {
+
+using nlohmann::json;
+
+http::EventTemplate compile(const std::string& key, const std::string& text, http::Escape escape) {
+  try {
+    return http::EventTemplate(text, escape);
+  } catch (const std::invalid_argument& e) {
+    throw OptionError(key, e.what());
+  }
+}
+
+// 128501.4 → "128,501".
+std::string with_thousands(double value) {
+  const long long rounded = std::llround(std::fabs(value));
+  std::string digits = std::to_string(rounded);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return value < 0 && rounded != 0 ? "-" + out : out;
+}
+
+std::string clock_time(int64_t time_ns) {
+  const std::time_t secs = static_cast<std::time_t>(time_ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string latency_text(std::chrono::nanoseconds d) {
+  const int64_t ms = std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+// What Telegram said about a failure, else the start of the body.
+std::string detail_of(const json& body, const http::Response& r, const std::string& what) {
+  if (body.is_object()) {
+    auto it = body.find("description");
+    if (it != body.end() && it->is_string()) return what + ": " + it->get<std::string>();
+  }
+  return r.body.empty() ? what : what + ": " + http::body_snippet(r.body);
+}
+
+// One chat's share of an event: completes the event once every chat has answered.
+struct Fanout {
+  Fanout(Call c, size_t n) : call(std::move(c)), remaining(n) {}
+  Call call;
+  std::mutex mu;
+  size_t remaining;
+  Status status = Status::kOk;
+  std::string message;
+};
+
+struct Part {
+  sluice_call raw{};
+  std::shared_ptr<Fanout> fan;
+};
+
+void part_emit(sluice_call*, const char*, const uint8_t*, size_t) {}
+
+void part_done(sluice_call* c, const sluice_outcome* outcome) {
+  std::shared_ptr<Fanout> fan = std::move(static_cast<Part*>(c->host_data)->fan);
+  delete static_cast<Part*>(c->host_data);
+  bool last;
+  {
+    std::lock_guard lock(fan->mu);
+    if (outcome->status != SLUICE_OK) {
+      if (fan->status == Status::kOk) fan->status = static_cast<Status>(outcome->status);
+      if (!fan->message.empty()) fan->message += "; ";
+      fan->message += outcome->message != nullptr ? outcome->message : "failed";
+    }
+    last = --fan->remaining == 0;
+  }
+  if (!last) return;
+  if (fan->status == Status::kOk) {
+    fan->call.ok();
+  } else {
+    fan->call.fail(fan->status, fan->message);
+  }
+}
+
+Call part_of(const std::shared_ptr<Fanout>& fan) {
+  auto* part = new Part;
+  const Bytes bytes = fan->call.bytes();
+  part->raw.event = bytes.data();
+  part->raw.event_size = bytes.size();
+  part->raw.host_data = part;
+  part->raw.emit = part_emit;
+  part->raw.done = part_done;
+  part->fan = fan;
+  return Call(&part->raw);
+}
+
+}  // namespace
+
+std::vector<uint8_t> alert_event(const EventView& event,
+                                 std::chrono::system_clock::time_point now) {
+  EventBuilder b;
+  b.copy_from(event);
+  const auto liquidated = event.string("liquidated");
+  const auto side = event.string("side");
+  const bool long_side = liquidated ? *liquidated == "long" : side && *side == "SELL";
+  const bool short_side = liquidated ? *liquidated == "short" : side && *side == "BUY";
+  b.field("_marker", long_side    ? "\xF0\x9F\x94\xB4"
+                     : short_side ? "\xF0\x9F\x9F\xA2"
+                                  : "\xE2\x9A\xA0\xEF\xB8\x8F");
+  if (auto notional = event.number("notional_usd")) b.field("_notional", with_thousands(*notional));
+  // The exchange's trade time when there is one: the latency a trader cares about is from the
+  // exchange to the alert, not from the pipeline's ingest.
+  int64_t time_ns = event.event_time_ns();
+  if (auto ms = event.number("trade_time_ms")) time_ns = static_cast<int64_t>(*ms) * 1'000'000;
+  if (time_ns > 0) {
+    b.field("_time", clock_time(time_ns));
+    const auto since = now.time_since_epoch() - std::chrono::nanoseconds(time_ns);
+    b.field("_latency", latency_text(since));
+  }
+  const auto bytes = b.finish();
+  return {bytes.begin(), bytes.end()};
+}
+
+std::string fit_html(std::string_view html, size_t max_units) {
+  if (http::utf16_length(html) <= max_units) return std::string(html);
+  // Room for the ellipsis and the closing tags of a few nested open ones.
+  constexpr size_t kReserve = 64;
+  std::string cut = http::truncate_text(html, max_units > kReserve ? max_units - kReserve : 1);
+  constexpr std::string_view kEllipsis = "\xE2\x80\xA6";
+  if (cut.ends_with(kEllipsis)) cut.resize(cut.size() - kEllipsis.size());
+  // Drop a tag or entity the cut went through.
+  const size_t lt = cut.rfind('<');
+  if (lt != std::string::npos && cut.find('>', lt) == std::string::npos) cut.resize(lt);
+  const size_t amp = cut.rfind('&');
+  if (amp != std::string::npos && cut.find(';', amp) == std::string::npos) cut.resize(amp);
+  // Close what is still open, innermost first.
+  std::vector<std::string> open;
+  for (size_t i = cut.find('<'); i != std::string::npos; i = cut.find('<', i + 1)) {
+    const bool closing = i + 1 < cut.size() && cut[i + 1] == '/';
+    size_t j = i + (closing ? 2 : 1);
+    const size_t start = j;
+    while (j < cut.size() && (std::isalnum(static_cast<unsigned char>(cut[j])) || cut[j] == '-')) {
+      ++j;
+    }
+    const std::string name = cut.substr(start, j - start);
+    if (name.empty()) continue;
+    if (!closing) {
+      open.push_back(name);
+    } else {
+      auto it = std::find(open.rbegin(), open.rend(), name);
+      if (it != open.rend()) open.erase(std::next(it).base(), open.end());
+    }
+  }
+  cut += kEllipsis;
+  for (auto it = open.rbegin(); it != open.rend(); ++it) cut += "</" + *it + ">";
+  return cut;
+}
+
+http::Verdict classify_telegram(const http::Response& r, int64_t chat_id) {
+  const std::string prefix = "telegram: chat " + std::to_string(chat_id);
+  if (!r.ok()) return http::classify_http(r, prefix);
+  const json body = json::parse(r.body, nullptr, false);
+  const std::string detail =
+      detail_of(body, r, prefix + ": HTTP " + std::to_string(r.status));
+  if (r.status >= 200 && r.status < 300) {
+    if (body.is_object() && body.value("ok", true) == false) {
+      return http::Verdict::fail(Status::kBadRequest, detail);
+    }
+    return http::Verdict::done();
+  }
+  if (r.status == 429) {
+    std::chrono::nanoseconds after{-1};
+    if (body.is_object() && body.contains("parameters") && body["parameters"].is_object()) {
+      const json& p = body["parameters"];
+      auto it = p.find("retry_after");
+      if (it != p.end() && it->is_number() && it->get<double>() >= 0) {
+        after = std::chrono::nanoseconds(static_cast<int64_t>(it->get<double>() * 1e9));
+      }
+    }
+    if (after.count() < 0) {
+      if (auto h = r.header("Retry-After")) {
+        if (auto ms = http::parse_retry_after(*h)) after = *ms;
+      }
+    }
+    return http::Verdict::retry(Status::kRateLimited, detail, after);
+  }
+  if (r.status >= 500) return http::Verdict::retry(Status::kServerError, detail);
+  if (r.status == 401 || r.status == 403) return http::Verdict::fail(Status::kAuth, detail);
+  return http::Verdict::fail(Status::kBadRequest, detail);
+}
+
+TelegramSink::TelegramSink(const Host& host, const Config& config)
+    : host_(host),
+      template_(compile("template", config.str("template", std::string(kDefaultTemplate)),
+                        http::Escape::kHtml)),
+      chart_button_text_(config.str("chart_button_text")),
+      disable_link_preview_(config.flag("disable_link_preview")),
+      timeout_(config.duration("timeout")) {
+  const std::string token = config.str("bot_token");
+  if (token.empty()) throw OptionError("bot_token", "must not be empty");
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c <= ' ' || c == '/' || c == '?' || c == '#' || c >= 0x7F) {
+      throw OptionError("bot_token", "holds a character a token cannot have",
+                        static_cast<uint32_t>(i + 1));
+    }
+  }
+  std::string base = config.str("api_base");
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  url_ = base + "/bot" + token + "/sendMessage";
+  std::string error;
+  if (!http::parse_url(url_, &error)) throw OptionError("api_base", error);
+
+  const std::vector<int64_t> ids = config.ints("chat_ids");
+  if (ids.empty()) throw OptionError("chat_ids", "must not be empty");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (std::find(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(i), ids[i]) !=
+        ids.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw OptionError("chat_ids", "lists chat " + std::to_string(ids[i]) + " twice");
+    }
+  }
+  const std::string chart = config.str("chart_url");
+  if (!chart.empty()) chart_url_.emplace(compile("chart_url", chart, http::Escape::kNone));
+  if (config.has("message_thread_id")) thread_id_ = config.i64("message_thread_id");
+  if (timeout_.count() <= 0) throw OptionError("timeout", "must be positive");
+  const int64_t retries = config.i64("max_retries");
+  if (retries < 0) throw OptionError("max_retries", "must not be negative");
+  const int64_t per_second = config.i64("max_per_second");
+  if (per_second <= 0) throw OptionError("max_per_second", "must be positive");
+  const auto min_interval = config.duration("min_interval");
+  if (min_interval.count() < 0) throw OptionError("min_interval", "must not be negative");
+  // Each chat sends at most once per interval, so n chats together stay within
+  // max_per_second when every chat's interval is at least n / max_per_second.
+  const auto interval = std::max<std::chrono::nanoseconds>(
+      min_interval, std::chrono::nanoseconds(1'000'000'000LL * static_cast<int64_t>(ids.size()) /
+                                             per_second));
+  for (int64_t id : ids) {
+    http::DeliveryOptions d;
+    d.service = "telegram: chat " + std::to_string(id);
+    d.max_retries = static_cast<int>(retries);
+    d.backoff_base = config.duration("retry_backoff");
+    d.backoff_max = config.duration("retry_backoff_max");
+    d.ordered = true;
+    d.min_interval = interval;
+    d.client.ca_file = config.str("ca_file", "");
+    d.client.insecure_skip_verify = config.flag("insecure_skip_verify");
+    d.client.max_connections = 1;
+    d.client.redact = {token};
+    try {
+      chats_.push_back(
+          {id, std::make_unique<http::Delivery>(host_, std::move(d),
+                                                [id](const http::Response& r) {
+                                                  return classify_telegram(r, id);
+                                                })});
+    } catch (const std::runtime_error& e) {
+      throw OptionError("ca_file", e.what());
+    }
+  }
+}
+
+void TelegramSink::consume(Call call) {
+  const std::vector<uint8_t> alert = alert_event(call.event(), std::chrono::system_clock::now());
+  const EventView view(alert.data(), alert.size());
+  json message;
+  message["text"] = fit_html(template_.render(view));
+  message["parse_mode"] = "HTML";
+  if (disable_link_preview_) message["link_preview_options"] = {{"is_disabled", true}};
+  if (thread_id_) message["message_thread_id"] = *thread_id_;
+  if (chart_url_) {
+    const std::string url = chart_url_->render(view);
+    if (!url.empty()) {
+      message["reply_markup"] = {
+          {"inline_keyboard", json::array({json::array({{{"text", chart_button_text_},
+                                                         {"url", url}}})})}};
+    }
+  }
+  auto request_for = [&](int64_t chat_id) {
+    json body = message;
+    body["chat_id"] = chat_id;
+    http::Request req;
+    req.method = "POST";
+    req.url = url_;
+    req.timeout = timeout_;
+    req.headers = {{"Content-Type", "application/json; charset=utf-8"}};
+    req.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    return req;
+  };
+  if (chats_.size() == 1) {
+    chats_[0].delivery->deliver(std::move(call), request_for(chats_[0].id));
+    return;
+  }
+  auto fan = std::make_shared<Fanout>(std::move(call), chats_.size());
+  for (const Chat& chat : chats_) chat.delivery->deliver(part_of(fan), request_for(chat.id));
+}
+
+}  // namespace sluice::telegram_sink
+
+SLUICE_PLUGIN(sluice::telegram_sink::TelegramSink, "telegram", "1.0.0",
+              "Sends each event as a Telegram message to every configured chat, paced and retried",
+              sluice::telegram_sink::kOptions);
