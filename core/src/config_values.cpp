@@ -1,5 +1,6 @@
 // Diagnostics, typed reads of TOML values (with coercion of ${VAR}-expanded text) and small
 // helpers shared by the pipeline loader and the option validator.
+#include <cmath>
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -166,7 +167,14 @@ std::optional<int64_t> Reader::integer_in(const toml::node& n, std::string_view 
 
 std::optional<double> Reader::number(const toml::node& n, std::string_view what) const {
   if (auto* i = n.as_integer()) return static_cast<double>(i->get());
-  if (auto* f = n.as_floating_point()) return f->get();
+  if (auto* f = n.as_floating_point()) {
+    // JSON (what plugins receive) has no nan/inf: refuse them here, where the position is known.
+    if (!std::isfinite(f->get())) {
+      diags_.error(diags_.pos(n), std::string(what) + " must be a finite number");
+      return std::nullopt;
+    }
+    return f->get();
+  }
   if (failed(n)) return std::nullopt;
   if (const std::string* text = coercible(n)) {
     if (auto value = parse_whole<double>(*text)) return value;

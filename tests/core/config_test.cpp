@@ -286,6 +286,10 @@ const BadCase kBadCases[] = {
      "dir/p.toml:3:9: error: sources.gen: option 'count' must be an integer, got string\n"
      "dir/p.toml:4:8: error: sources.gen: option 'rate' must be a number, got boolean\n"
      "dir/p.toml:5:9: error: sources.gen: option 'extra' must be a table, got integer"},
+    {"option_number_not_finite",
+     "[sources.gen]\ntype = \"generator\"\nrate = nan\n[sinks.out]\ntype = \"console\"\n"
+     "inputs = [\"gen\"]\n",
+     "dir/p.toml:3:8: error: sources.gen: option 'rate' must be a finite number"},
     {"option_list_item_wrong_type",
      "[sources.gen]\ntype = \"generator\"\nids = [1, \"2\", 3.5]\n"
      "symbols = \"BTC\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"gen\"]\n",
