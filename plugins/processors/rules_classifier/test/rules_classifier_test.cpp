@@ -307,10 +307,9 @@ TEST(RulesClassifier, RefusesThresholdsOutOfOrder) {
             "<options>:1:12: error: processors.test: option 'high_usd': must be a positive "
             "amount");
   EXPECT_EQ(create_error("high_usd = nan"),
-            "<options>:1:12: error: processors.test: option 'high_usd': must be a finite amount");
+            "<options>:1:12: error: processors.test: option 'high_usd' must be a finite number");
   EXPECT_EQ(create_error("medium_usd = -inf"),
-            "<options>:1:14: error: processors.test: option 'medium_usd': must be a finite "
-            "amount");
+            "<options>:1:14: error: processors.test: option 'medium_usd' must be a finite number");
 }
 
 TEST(RulesClassifier, RefusesAnEmptyWatchedSymbol) {

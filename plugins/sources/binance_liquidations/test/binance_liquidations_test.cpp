@@ -26,7 +26,8 @@ using sluice::binance::FrameResult;
 using sluice::binance::Liquidation;
 using sluice::testing::PluginHarness;
 
-const std::string kData = "/work/shared/data/binance";
+// The recorded data beside the repository (../shared/data, as in CI and the workspace).
+const std::string kData = SLUICE_SOURCE_DIR "/../shared/data/binance";
 const std::string kFrames = SLUICE_SOURCE_DIR "/pipelines/data/forceorder_frames.jsonl";
 
 #define EXPECT_CONTAINS(text, part) \
