@@ -25,6 +25,9 @@ http::EventTemplate compile(const std::string& key, const std::string& text, htt
 
 // 128501.4 → "128,501".
 std::string with_thousands(double value) {
+  // Beyond a quadrillion the digits would be noise (and llround's range ends).
+  constexpr double kMax = 1e15;
+  if (!std::isfinite(value) || std::fabs(value) >= kMax) return "?";
   const long long rounded = std::llround(std::fabs(value));
   std::string digits = std::to_string(rounded);
   std::string out;
@@ -45,8 +48,8 @@ std::string clock_time(int64_t time_ns) {
 }
 
 std::string latency_text(std::chrono::nanoseconds d) {
-  const int64_t ms = std::max<int64_t>(
-      0, std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  const int64_t ms =
+      std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   if (ms < 1000) return std::to_string(ms) + " ms";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000.0);
@@ -129,7 +132,11 @@ std::vector<uint8_t> alert_event(const EventView& event,
   // The exchange's trade time when there is one: the latency a trader cares about is from the
   // exchange to the alert, not from the pipeline's ingest.
   int64_t time_ns = event.event_time_ns();
-  if (auto ms = event.number("trade_time_ms")) time_ns = static_cast<int64_t>(*ms) * 1'000'000;
+  // Until the year 2286; a value beyond (or garbage) is no time rather than an overflow.
+  constexpr double kMaxMs = 1e13;
+  if (auto ms = event.number("trade_time_ms"); ms && *ms > 0 && *ms < kMaxMs) {
+    time_ns = static_cast<int64_t>(*ms) * 1'000'000;
+  }
   if (time_ns > 0) {
     b.field("_time", clock_time(time_ns));
     const auto since = now.time_since_epoch() - std::chrono::nanoseconds(time_ns);
@@ -178,8 +185,7 @@ http::Verdict classify_telegram(const http::Response& r, int64_t chat_id) {
   const std::string prefix = "telegram: chat " + std::to_string(chat_id);
   if (!r.ok()) return http::classify_http(r, prefix);
   const json body = json::parse(r.body, nullptr, false);
-  const std::string detail =
-      detail_of(body, r, prefix + ": HTTP " + std::to_string(r.status));
+  const std::string detail = detail_of(body, r, prefix + ": HTTP " + std::to_string(r.status));
   if (r.status >= 200 && r.status < 300) {
     if (body.is_object() && body.value("ok", true) == false) {
       return http::Verdict::fail(Status::kBadRequest, detail);
@@ -191,8 +197,11 @@ http::Verdict classify_telegram(const http::Response& r, int64_t chat_id) {
     if (body.is_object() && body.contains("parameters") && body["parameters"].is_object()) {
       const json& p = body["parameters"];
       auto it = p.find("retry_after");
+      // Capped at a day so that a nonsensical value cannot overflow.
+      constexpr double kMaxSeconds = 86400;
       if (it != p.end() && it->is_number() && it->get<double>() >= 0) {
-        after = std::chrono::nanoseconds(static_cast<int64_t>(it->get<double>() * 1e9));
+        const double secs = std::min(it->get<double>(), kMaxSeconds);
+        after = std::chrono::nanoseconds(static_cast<int64_t>(secs * 1e9));
       }
     }
     if (after.count() < 0) {
@@ -250,8 +259,8 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
   // Each chat sends at most once per interval, so n chats together stay within
   // max_per_second when every chat's interval is at least n / max_per_second.
   const auto interval = std::max<std::chrono::nanoseconds>(
-      min_interval, std::chrono::nanoseconds(1'000'000'000LL * static_cast<int64_t>(ids.size()) /
-                                             per_second));
+      min_interval,
+      std::chrono::nanoseconds(1'000'000'000LL * static_cast<int64_t>(ids.size()) / per_second));
   for (int64_t id : ids) {
     http::DeliveryOptions d;
     d.service = "telegram: chat " + std::to_string(id);
@@ -266,10 +275,9 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
     d.client.redact = {token};
     try {
       chats_.push_back(
-          {id, std::make_unique<http::Delivery>(host_, std::move(d),
-                                                [id](const http::Response& r) {
-                                                  return classify_telegram(r, id);
-                                                })});
+          {id, std::make_unique<http::Delivery>(host_, std::move(d), [id](const http::Response& r) {
+             return classify_telegram(r, id);
+           })});
     } catch (const std::runtime_error& e) {
       throw OptionError("ca_file", e.what());
     }
@@ -288,8 +296,8 @@ void TelegramSink::consume(Call call) {
     const std::string url = chart_url_->render(view);
     if (!url.empty()) {
       message["reply_markup"] = {
-          {"inline_keyboard", json::array({json::array({{{"text", chart_button_text_},
-                                                         {"url", url}}})})}};
+          {"inline_keyboard",
+           json::array({json::array({{{"text", chart_button_text_}, {"url", url}}})})}};
     }
   }
   auto request_for = [&](int64_t chat_id) {

@@ -39,8 +39,8 @@ std::string options(const HttpTestServer& server, const std::string& extra = "")
 }
 
 json liquidation_fields(const std::string& symbol = "BTCUSDT") {
-  return {{"exchange", "binance"},   {"symbol", symbol},     {"side", "SELL"},
-          {"liquidated", "long"},    {"price", 64250.5},     {"quantity", 2},
+  return {{"exchange", "binance"},   {"symbol", symbol}, {"side", "SELL"},
+          {"liquidated", "long"},    {"price", 64250.5}, {"quantity", 2},
           {"notional_usd", 128501.4}};
 }
 
@@ -102,6 +102,17 @@ TEST(TelegramSinkTest, MarksShortLiquidationsGreenAndShowsTradeTimeAndLatency) {
   EXPECT_EQ(text.substr(text.size() - 2), " s") << text;
 }
 
+TEST(TelegramSinkTest, LeavesOutTimesAndAmountsThatAreNotRealWithoutFailing) {
+  HttpTestServer server;
+  PluginHarness sink("sink", "telegram",
+                     options(server, "template = \"{{_notional}}|{{_time}}\"\nchart_url = \"\""));
+  sluice::EventBuilder b;
+  b.field("notional_usd", 1e300).field("trade_time_ms", 1e300);
+  const auto bytes = b.finish();
+  EXPECT_TRUE(sink.process(std::vector<uint8_t>(bytes.begin(), bytes.end())).outcome.ok());
+  EXPECT_EQ(text_of(server.requests().at(0)), "?|");
+}
+
 TEST(TelegramSinkTest, EscapesHtmlInATemplateAndSendsThreadAndPreviewOptions) {
   HttpTestServer server;
   PluginHarness sink("sink", "telegram",
@@ -128,8 +139,8 @@ TEST(TelegramSinkTest, SendsEveryEventToEveryChat) {
     by_chat[body_of(q).at("chat_id").get<int64_t>()].push_back(text_of(q));
   }
   const std::vector<std::string> both = {"A", "B"};
-  EXPECT_EQ(by_chat, (std::map<int64_t, std::vector<std::string>>{
-                         {1, both}, {-100200, both}, {3, both}}));
+  EXPECT_EQ(by_chat,
+            (std::map<int64_t, std::vector<std::string>>{{1, both}, {-100200, both}, {3, both}}));
 }
 
 TEST(TelegramSinkTest, WaitsOutRetryAfterAndDeliversExactlyOneMessagePerChat) {
@@ -158,8 +169,8 @@ TEST(TelegramSinkTest, WaitsOutRetryAfterAndDeliversExactlyOneMessagePerChat) {
     by_chat[body_of(q).at("chat_id").get<int64_t>()].push_back(text_of(q));
   }
   // Chat 1 got "A" twice (the 429, then the delivery), then "B"; chat 2 each once.
-  EXPECT_EQ(by_chat, (std::map<int64_t, std::vector<std::string>>{{1, {"A", "A", "B"}},
-                                                                   {2, {"A", "B"}}}));
+  EXPECT_EQ(by_chat,
+            (std::map<int64_t, std::vector<std::string>>{{1, {"A", "A", "B"}}, {2, {"A", "B"}}}));
   EXPECT_EQ(sink.counter("sink_retries_total"), 1);
 }
 
@@ -195,8 +206,7 @@ TEST(TelegramSinkTest, FailsABadRequestWithTelegramsDescriptionWhenAnyChatReject
 
 TEST(TelegramSinkTest, FailsAnUnauthorizedTokenAsAuthWithoutRetrying) {
   HttpTestServer server;
-  server.enqueue(
-      Reply::json(401, R"({"ok":false,"error_code":401,"description":"Unauthorized"})"));
+  server.enqueue(Reply::json(401, R"({"ok":false,"error_code":401,"description":"Unauthorized"})"));
   PluginHarness sink("sink", "telegram", options(server));
   auto r = sink.process(liquidation());
   EXPECT_EQ(r.outcome.status, Status::kAuth);
@@ -234,8 +244,8 @@ TEST(TelegramSinkTest, KeepsTheBotTokenOutOfErrorsAndLogs) {
     port = gone.port();
   }
   PluginHarness sink("sink", "telegram",
-                     "bot_token = \"" + std::string(kToken) + "\"\napi_base = \"http://127.0.0.1:" +
-                         std::to_string(port) +
+                     "bot_token = \"" + std::string(kToken) +
+                         "\"\napi_base = \"http://127.0.0.1:" + std::to_string(port) +
                          "\"\nchat_ids = [42]\nmax_retries = 1\nretry_backoff = \"1ms\"");
   auto r = sink.process(liquidation());
   EXPECT_EQ(r.outcome.status, Status::kServerError);
