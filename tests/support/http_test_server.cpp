@@ -3,10 +3,8 @@
 // a TLS server starts, so no key is ever committed.
 #include "http_test_server.hpp"
 
-#include <openssl/ec.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
+#include "test_certificates.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,70 +37,6 @@ bool iequals(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-template <class T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using CertPtr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-
-void check(bool ok, const char* what) {
-  if (!ok) throw std::runtime_error(std::string("test certificate: ") + what + " failed");
-}
-
-KeyPtr make_key() {
-  KeyPtr key(EVP_EC_gen("P-256"));
-  check(key != nullptr, "EVP_EC_gen");
-  return key;
-}
-
-void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-  check(ext != nullptr, "X509V3_EXT_conf_nid");
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-}
-
-// A certificate for `key` named `cn`, signed by issuer_key (self-signed when issuer is null).
-CertPtr make_cert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, long serial,
-                  bool ca) {
-  CertPtr cert(X509_new());
-  X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
-  X509_set_pubkey(cert.get(), key);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
-                             -1, -1, 0);
-  X509* signer = issuer != nullptr ? issuer : cert.get();
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
-  if (ca) {
-    add_ext(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
-    add_ext(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    add_ext(cert.get(), signer, NID_basic_constraints, "CA:FALSE");
-    add_ext(cert.get(), signer, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
-    add_ext(cert.get(), signer, NID_ext_key_usage, "serverAuth");
-  }
-  check(X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) > 0,
-        "X509_sign");
-  return cert;
-}
-
-std::string to_pem(X509* cert) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, cert);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  return pem;
 }
 
 const char* reason(int status) {
@@ -217,22 +151,19 @@ struct HttpTestServer::Impl {
   }
 
   void setup_tls() {
-    KeyPtr ca_key = make_key();
     // A name of its own: a client trusting another test server's CA must not take it for this one.
-    const std::string ca_name = "Sluice Test CA " + std::to_string(std::random_device{}());
-    CertPtr ca = make_cert(ca_key.get(), ca_name.c_str(), nullptr, nullptr, 1, true);
-    KeyPtr key = make_key();
-    CertPtr cert = make_cert(key.get(), "127.0.0.1", ca.get(), ca_key.get(), 2, false);
+    TestCertificates certs =
+        make_test_certificates("Sluice Test CA " + std::to_string(std::random_device{}()));
     char path[] = "/tmp/sluice-test-ca-XXXXXX";
     const int fd = mkstemp(path);
-    check(fd >= 0, "mkstemp");
-    const std::string pem = to_pem(ca.get());
-    check(::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()), "write CA");
+    if (fd < 0) throw std::runtime_error("test certificate: mkstemp failed");
+    const bool written = ::write(fd, certs.ca_pem.data(), certs.ca_pem.size()) ==
+                         static_cast<ssize_t>(certs.ca_pem.size());
     ::close(fd);
+    if (!written) throw std::runtime_error("test certificate: writing the CA failed");
     ca_path = path;
-    SSL_CTX* ctx = tls_ctx.native_handle();
-    check(SSL_CTX_use_certificate(ctx, cert.get()) == 1, "SSL_CTX_use_certificate");
-    check(SSL_CTX_use_PrivateKey(ctx, key.get()) == 1, "SSL_CTX_use_PrivateKey");
+    tls_ctx.use_certificate_chain(asio::buffer(certs.cert_pem));
+    tls_ctx.use_private_key(asio::buffer(certs.key_pem), ssl::context::pem);
   }
 
   void accept_loop() {

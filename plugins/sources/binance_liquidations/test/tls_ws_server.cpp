@@ -2,9 +2,8 @@
 // certificate made with the OpenSSL API.
 #include "tls_ws_server.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
+#include "test_certificates.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,73 +32,6 @@ namespace beast = boost::beast;
 namespace ssl = asio::ssl;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
-
-template <class T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using CertPtr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-
-void check(bool ok, const char* what) {
-  if (!ok) throw std::runtime_error(std::string("test certificate: ") + what + " failed");
-}
-
-void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-  check(ext != nullptr, "X509V3_EXT_conf_nid");
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-}
-
-// A certificate for key named cn, signed by issuer_key, or self-signed when issuer is null.
-CertPtr make_cert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, bool ca) {
-  CertPtr cert(X509_new());
-  X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), ca ? 1 : 2);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
-  X509_set_pubkey(cert.get(), key);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
-                             -1, -1, 0);
-  X509* signer = issuer != nullptr ? issuer : cert.get();
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
-  if (ca) {
-    add_ext(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
-    add_ext(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    add_ext(cert.get(), signer, NID_basic_constraints, "CA:FALSE");
-    add_ext(cert.get(), signer, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
-    add_ext(cert.get(), signer, NID_ext_key_usage, "serverAuth");
-  }
-  check(X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) > 0,
-        "X509_sign");
-  return cert;
-}
-
-std::string cert_pem(X509* cert) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, cert);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  return pem;
-}
-
-std::string key_pem(EVP_PKEY* key) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  return pem;
-}
 
 struct Send {
   std::string text;
@@ -283,21 +215,15 @@ struct TlsWsServer::Impl {
 };
 
 TlsWsServer::TlsWsServer() : impl_(std::make_unique<Impl>()) {
-  KeyPtr ca_key(EVP_EC_gen("P-256"));
-  KeyPtr key(EVP_EC_gen("P-256"));
-  check(ca_key != nullptr && key != nullptr, "EVP_EC_gen");
-  CertPtr ca = make_cert(ca_key.get(), "sluice test CA", nullptr, nullptr, true);
-  CertPtr cert = make_cert(key.get(), "127.0.0.1", ca.get(), ca_key.get(), false);
+  sluice::testing::TestCertificates certs = sluice::testing::make_test_certificates("sluice test CA");
   static int counter = 0;
   impl_->dir = std::filesystem::temp_directory_path() /
                ("sluice_ws_server_" + std::to_string(::getpid()) + "_" + std::to_string(++counter));
   std::filesystem::create_directories(impl_->dir);
   impl_->ca_file = (impl_->dir / "ca.pem").string();
-  std::ofstream(impl_->ca_file) << cert_pem(ca.get());
-  const std::string chain = cert_pem(cert.get());
-  const std::string pkey = key_pem(key.get());
-  impl_->tls.use_certificate_chain(asio::buffer(chain));
-  impl_->tls.use_private_key(asio::buffer(pkey), ssl::context::pem);
+  std::ofstream(impl_->ca_file) << certs.ca_pem;
+  impl_->tls.use_certificate_chain(asio::buffer(certs.cert_pem));
+  impl_->tls.use_private_key(asio::buffer(certs.key_pem), ssl::context::pem);
 
   tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
   impl_->acceptor.open(endpoint.protocol());
