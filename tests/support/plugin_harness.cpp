@@ -37,7 +37,7 @@ class CaptureSink : public spdlog::sinks::sink {
  public:
   void log(const spdlog::details::log_msg& msg) override {
     std::lock_guard lock(mu_);
-    sluice_log_level lvl = msg.level <= spdlog::level::trace ? SLUICE_LOG_TRACE
+    sluice_log_level lvl = msg.level <= spdlog::level::trace   ? SLUICE_LOG_TRACE
                            : msg.level == spdlog::level::debug ? SLUICE_LOG_DEBUG
                            : msg.level == spdlog::level::info  ? SLUICE_LOG_INFO
                            : msg.level == spdlog::level::warn  ? SLUICE_LOG_WARN
@@ -99,7 +99,8 @@ struct PluginHarness::Impl : Executor {
       auto* self = reinterpret_cast<HarnessCall*>(c);
       std::lock_guard lock(self->impl->mu);
       if (data == self->call.event) self->result.forwarded_same_bytes = true;
-      self->result.emitted.push_back({output ? output : "", std::vector<uint8_t>(data, data + size)});
+      self->result.emitted.push_back(
+          {output ? output : "", std::vector<uint8_t>(data, data + size)});
     }
     static void finish(sluice_call* c, const sluice_outcome* o) {
       auto* self = reinterpret_cast<HarnessCall*>(c);
@@ -124,8 +125,8 @@ PluginHarness::PluginHarness(const std::string& kind, const std::string& type,
     if (it != opts.env.end()) return it->second;
     return std::nullopt;
   };
-  NodeSpec node = load_node_text(options_toml, parse_kind(kind), type, impl_->registry.catalog(),
-                                 env);
+  NodeSpec node =
+      load_node_text(options_toml, parse_kind(kind), type, impl_->registry.catalog(), env);
   node.name = "test";
   impl_->spec.file = "<options>";
   impl_->spec.name = "test";
@@ -145,8 +146,8 @@ PluginHarness::PluginHarness(const std::string& kind, const std::string& type,
   logger->sinks().push_back(impl_->capture);
   HostServices services{"test", impl_->state_dir, impl_->settings.get(), &impl_->metrics};
   try {
-    impl_->node = NodeInstance::create(impl_->spec, impl_->spec.nodes.front(), impl_->registry,
-                                       services);
+    impl_->node =
+        NodeInstance::create(impl_->spec, impl_->spec.nodes.front(), impl_->registry, services);
   } catch (const ConfigError& e) {
     logger->sinks().pop_back();
     throw std::runtime_error(e.what());
@@ -290,6 +291,8 @@ nlohmann::json PluginHarness::setting(const std::string& name) const {
 
 std::vector<LogLine> PluginHarness::logs() const { return impl_->capture->lines(); }
 
+std::string PluginHarness::prometheus() const { return impl_->metrics.render_prometheus(); }
+
 double PluginHarness::counter(const std::string& name) const {
   return impl_->metrics.counter_value("test", name);
 }
@@ -300,12 +303,18 @@ std::vector<uint8_t> make_event(const nlohmann::json& fields, std::string_view k
   EventBuilder b;
   b.id(id).key(key).source("test").event_time_ns(now_ns()).ingest_time_ns(now_ns());
   for (auto& [name, v] : fields.items()) {
-    if (v.is_boolean()) b.field(name, v.get<bool>());
-    else if (v.is_number_integer()) b.field(name, v.get<int64_t>());
-    else if (v.is_number()) b.field(name, v.get<double>());
-    else if (v.is_string()) b.field(name, v.get<std::string>());
-    else if (v.is_null()) b.null_field(name);
-    else b.field(name, v.dump());
+    if (v.is_boolean())
+      b.field(name, v.get<bool>());
+    else if (v.is_number_integer())
+      b.field(name, v.get<int64_t>());
+    else if (v.is_number())
+      b.field(name, v.get<double>());
+    else if (v.is_string())
+      b.field(name, v.get<std::string>());
+    else if (v.is_null())
+      b.null_field(name);
+    else
+      b.field(name, v.dump());
   }
   auto bytes = b.finish();
   return {bytes.begin(), bytes.end()};
@@ -318,12 +327,23 @@ nlohmann::json event_to_json(std::span<const uint8_t> bytes) {
     const fb::Field* f = ev.field_at(i);
     std::string name(EventView::sv(f->name()));
     switch (f->type()) {
-      case FieldType::Int: fields[name] = f->i(); break;
-      case FieldType::Double: fields[name] = f->d(); break;
-      case FieldType::Bool: fields[name] = f->b(); break;
-      case FieldType::String: fields[name] = std::string(EventView::sv(f->s())); break;
-      case FieldType::Bytes: fields[name] = f->bin() ? f->bin()->size() : 0; break;
-      default: fields[name] = nullptr;
+      case FieldType::Int:
+        fields[name] = f->i();
+        break;
+      case FieldType::Double:
+        fields[name] = f->d();
+        break;
+      case FieldType::Bool:
+        fields[name] = f->b();
+        break;
+      case FieldType::String:
+        fields[name] = std::string(EventView::sv(f->s()));
+        break;
+      case FieldType::Bytes:
+        fields[name] = f->bin() ? f->bin()->size() : 0;
+        break;
+      default:
+        fields[name] = nullptr;
     }
   }
   nlohmann::json attrs = nlohmann::json::object();

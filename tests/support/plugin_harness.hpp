@@ -74,6 +74,8 @@ class PluginHarness {
   std::vector<LogLine> logs() const;
   // Sum of counter_add() calls for a name (all labels), 0 if none.
   double counter(const std::string& name) const;
+  // Every metric the plugin exported, in the Prometheus text format (node label "test").
+  std::string prometheus() const;
   const std::string& state_dir() const;
 
  private:

@@ -71,6 +71,15 @@ Delivery::~Delivery() {
 
 void Delivery::deliver(Call call, Request request) {
   auto item = std::make_shared<Item>(std::move(call), std::move(request));
+  if (item->call.bytes().size() > 0) {
+    const EventView event = item->call.event();
+    item->symbol_label = metric_label("symbol", event.string("symbol").value_or(""));
+    if (auto ms = event.integer("trade_time_ms"); ms && *ms > 0) {
+      item->event_time_ns = *ms * 1'000'000;
+    } else {
+      item->event_time_ns = event.event_time_ns();
+    }
+  }
   client_->post([this, item](bool cancelled) {
     if (cancelled) return cancel(item);
     enqueue(item);
@@ -120,6 +129,7 @@ void Delivery::on_response(const ItemPtr& item, const Response& response) {
   }
   Verdict v = classify_(response);
   if (v.next == Verdict::Next::kDone) {
+    delivered(item);
     item->call.ok();
     return finished_one();
   }
@@ -159,6 +169,17 @@ void Delivery::on_response(const ItemPtr& item, const Response& response) {
   }
   item->call.done(outcome);
   finished_one();
+}
+
+void Delivery::delivered(const ItemPtr& item) {
+  host_.counter_add("alerts_delivered_total", 1,
+                    item->symbol_label.empty() ? nullptr : item->symbol_label.c_str());
+  if (item->event_time_ns > 0) {
+    const int64_t age_ns = now_ns() - item->event_time_ns;
+    // A clock step or a replayed old event can make the age negative or huge; both are still
+    // observed (clamped at 0) so the count matches alerts_delivered_total.
+    host_.observe("alert_latency_seconds", static_cast<double>(std::max<int64_t>(age_ns, 0)) / 1e9);
+  }
 }
 
 void Delivery::finished_one() {

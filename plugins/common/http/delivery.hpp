@@ -5,7 +5,11 @@
 //
 // A call completes only when its request is answered for good: ok() after a 2xx (or whatever
 // the sink's classifier accepts), fail() after a permanent error or the last retry. Metrics:
-// sink_retries_total{reason} and sink_drops_total{reason}, reason being a status name.
+// sink_retries_total{reason} and sink_drops_total{reason}, reason being a status name; for each
+// delivered request alerts_delivered_total{symbol} (the event's `symbol` field, "" without one)
+// and alert_latency_seconds, the time from the event's own time (`trade_time_ms` when present,
+// else its event time: the exchange's timestamp for a liquidation) to the moment the service
+// accepted it — the exchange-to-alert latency a trading desk watches.
 #pragma once
 
 #include <atomic>
@@ -79,6 +83,8 @@ class Delivery {
     Call call;
     Request request;
     int attempt = 0;
+    std::string symbol_label;   // metric_label("symbol", …), read once from the event
+    int64_t event_time_ns = 0;  // 0 = unknown
   };
   using ItemPtr = std::shared_ptr<Item>;
 
@@ -87,6 +93,7 @@ class Delivery {
   void pump();
   void send(const ItemPtr& item);
   void on_response(const ItemPtr& item, const Response& response);
+  void delivered(const ItemPtr& item);
   void finished_one();
   void cancel(const ItemPtr& item);
 

@@ -66,19 +66,48 @@ enum class Status : int {
 // Stable snake_case names, used as the `class` metric label and in error events.
 inline const char* status_name(int status) {
   switch (status) {
-    case SLUICE_OK: return "ok";
-    case SLUICE_ERR_TIMEOUT: return "timeout";
-    case SLUICE_ERR_RATE_LIMITED: return "rate_limited";
-    case SLUICE_ERR_SERVER: return "server_error";
-    case SLUICE_ERR_BAD_RESPONSE: return "bad_response";
-    case SLUICE_ERR_REJECTED: return "rejected";
-    case SLUICE_ERR_AUTH: return "auth";
-    case SLUICE_ERR_BAD_REQUEST: return "bad_request";
-    case SLUICE_ERR_QUOTA: return "insufficient_quota";
-    case SLUICE_ERR_INTERNAL: return "internal";
-    case SLUICE_ERR_CANCELLED: return "cancelled";
-    default: return "unknown";
+    case SLUICE_OK:
+      return "ok";
+    case SLUICE_ERR_TIMEOUT:
+      return "timeout";
+    case SLUICE_ERR_RATE_LIMITED:
+      return "rate_limited";
+    case SLUICE_ERR_SERVER:
+      return "server_error";
+    case SLUICE_ERR_BAD_RESPONSE:
+      return "bad_response";
+    case SLUICE_ERR_REJECTED:
+      return "rejected";
+    case SLUICE_ERR_AUTH:
+      return "auth";
+    case SLUICE_ERR_BAD_REQUEST:
+      return "bad_request";
+    case SLUICE_ERR_QUOTA:
+      return "insufficient_quota";
+    case SLUICE_ERR_INTERNAL:
+      return "internal";
+    case SLUICE_ERR_CANCELLED:
+      return "cancelled";
+    default:
+      return "unknown";
   }
+}
+
+// One Prometheus label pair, `key="value"`, with the value escaped as the text format requires,
+// for the labels argument of Host::counter_add/gauge_set/observe (join pairs with ',').
+inline std::string metric_label(std::string_view key, std::string_view value) {
+  std::string out(key);
+  out += "=\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
 }
 
 // Outcome of one call, as a plugin reports it and as a composite observes it for a child.
@@ -144,8 +173,7 @@ class Config {
                     : std::vector<std::string>{};
   }
   std::vector<int64_t> ints(std::string_view key) const {
-    return has(key) ? get<std::vector<int64_t>>(key, "a list of integers")
-                    : std::vector<int64_t>{};
+    return has(key) ? get<std::vector<int64_t>>(key, "a list of integers") : std::vector<int64_t>{};
   }
   // Child indices of a PROCESSOR / PROCESSOR_LIST option (see Host::child_process).
   std::vector<size_t> children(std::string_view key) const {
@@ -290,8 +318,7 @@ class Call {
  private:
   void abandon() {
     if (c_ == nullptr) return;
-    sluice_outcome out{SLUICE_ERR_INTERNAL, "plugin dropped the event without completing it", 0,
-                       0};
+    sluice_outcome out{SLUICE_ERR_INTERNAL, "plugin dropped the event without completing it", 0, 0};
     sluice_call* c = std::exchange(c_, nullptr);
     c->done(c, &out);
   }
@@ -391,15 +418,17 @@ struct Adapter {
 };
 
 template <class T>
-concept HasOutputs = requires { T::kOutputs; };
+concept HasOutputs = requires {
+  T::kOutputs;
+};
 
 template <class T, size_t N>
 const sluice_plugin_descriptor* describe(const char* name, const char* version,
                                          const char* description,
                                          const sluice_option_spec (&options)[N]) {
-  static_assert(std::is_base_of_v<Source, T> || std::is_base_of_v<Processor, T> ||
-                    std::is_base_of_v<Sink, T>,
-                "a plugin class derives from sluice::Source, Processor or Sink");
+  static_assert(
+      std::is_base_of_v<Source, T> || std::is_base_of_v<Processor, T> || std::is_base_of_v<Sink, T>,
+      "a plugin class derives from sluice::Source, Processor or Sink");
   static const sluice_plugin_descriptor d = [&] {
     sluice_plugin_descriptor x{};
     x.abi_major = SLUICE_ABI_MAJOR;
@@ -428,7 +457,7 @@ const sluice_plugin_descriptor* describe(const char* name, const char* version,
 
 // Registers the plugin class. Options: an array of sluice_option_spec (use {} for none).
 // Optional: `static constexpr const char* kOutputs[] = {"unmatched", nullptr};` in the class.
-#define SLUICE_PLUGIN(Class, name, version, description, options)                         \
-  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* SLUICE_ENTRY_POINT(void) {      \
-    return ::sluice::detail::describe<Class>(name, version, description, options);         \
+#define SLUICE_PLUGIN(Class, name, version, description, options)                     \
+  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* SLUICE_ENTRY_POINT(void) { \
+    return ::sluice::detail::describe<Class>(name, version, description, options);    \
   }

@@ -3,6 +3,7 @@
 // retries, permanent failures with Slack's error text, pacing, and the secret webhook URL.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -61,6 +62,40 @@ TEST(SlackSinkTest, PostsTextAndASectionBlockFromTheDefaultTemplate) {
       json::parse(reqs[0].body),
       json({{"text", text},
             {"blocks", {{{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", text}}}}}}}));
+}
+
+TEST(SlackSinkTest, CountsDeliveredAlertsPerSymbolAndTheirExchangeToAlertLatency) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(500, "oops"));
+  server.enqueue(Reply::text(200, "ok"));
+  server.enqueue(Reply::text(200, "ok"));
+  PluginHarness sink("sink", "slack", options(server));
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  auto ev = [&](const std::string& symbol) {
+    return make_event(
+        {{"symbol", symbol}, {"notional_usd", 1.0e6}, {"trade_time_ms", now_ms - 2000}});
+  };
+  EXPECT_TRUE(sink.process(ev("BTCUSDT")).outcome.ok());
+  EXPECT_TRUE(sink.process(ev("ETH\"USDT")).outcome.ok());
+  const std::string text = sink.prometheus();
+  // The retried alert counts once, when it is delivered.
+  EXPECT_NE(text.find("sluice_alerts_delivered_total{node=\"test\",symbol=\"BTCUSDT\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("sluice_alerts_delivered_total{node=\"test\",symbol=\"ETH\\\"USDT\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("sluice_alert_latency_seconds_count{node=\"test\"} 2\n"), std::string::npos)
+      << text;
+  // Both were two seconds old: none in the buckets up to 1 s, both by 2.5 s.
+  EXPECT_NE(text.find("sluice_alert_latency_seconds_bucket{node=\"test\",le=\"1\"} 0\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("sluice_alert_latency_seconds_bucket{node=\"test\",le=\"2.5\"} 2\n"),
+            std::string::npos)
+      << text;
 }
 
 TEST(SlackSinkTest, EscapesEventTextAndCanLeaveBlocksOut) {
