@@ -1,10 +1,11 @@
-// The `telegram` sink: alert rendering, sendMessage requests, fan-out over chats and option
-// checks (see telegram.hpp).
+// The `telegram` sink: alert rendering, sendMessage requests, fan-out over chats, option checks
+// and, with commands, the mute check and sent-alert accounting for the bot (see telegram.hpp).
 #include "telegram.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -23,36 +24,12 @@ http::EventTemplate compile(const std::string& key, const std::string& text, htt
   }
 }
 
-// 128501.4 → "128,501".
-std::string with_thousands(double value) {
-  // Beyond a quadrillion the digits would be noise (and llround's range ends).
-  constexpr double kMax = 1e15;
-  if (!std::isfinite(value) || std::fabs(value) >= kMax) return "?";
-  const long long rounded = std::llround(std::fabs(value));
-  std::string digits = std::to_string(rounded);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return value < 0 && rounded != 0 ? "-" + out : out;
-}
-
 std::string clock_time(int64_t time_ns) {
   const std::time_t secs = static_cast<std::time_t>(time_ns / 1'000'000'000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%H:%M:%S UTC", &tm);
-  return buf;
-}
-
-std::string latency_text(std::chrono::nanoseconds d) {
-  const int64_t ms =
-      std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-  if (ms < 1000) return std::to_string(ms) + " ms";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000.0);
   return buf;
 }
 
@@ -69,6 +46,7 @@ std::string detail_of(const json& body, const http::Response& r, const std::stri
 struct Fanout {
   Fanout(Call c, size_t n) : call(std::move(c)), remaining(n) {}
   Call call;
+  std::function<void()> on_ok;  // runs before the call completes ok
   std::mutex mu;
   size_t remaining;
   Status status = Status::kOk;
@@ -97,6 +75,7 @@ void part_done(sluice_call* c, const sluice_outcome* outcome) {
   }
   if (!last) return;
   if (fan->status == Status::kOk) {
+    if (fan->on_ok) fan->on_ok();
     fan->call.ok();
   } else {
     fan->call.fail(fan->status, fan->message);
@@ -117,6 +96,17 @@ Call part_of(const std::shared_ptr<Fanout>& fan) {
 
 }  // namespace
 
+int64_t alert_time_ns(const EventView& event) {
+  // The exchange's trade time when there is one: the latency a trader cares about is from the
+  // exchange to the alert, not from the pipeline's ingest.
+  // Until the year 2286; a value beyond (or garbage) is no time rather than an overflow.
+  constexpr double kMaxMs = 1e13;
+  if (auto ms = event.number("trade_time_ms"); ms && *ms > 0 && *ms < kMaxMs) {
+    return static_cast<int64_t>(*ms) * 1'000'000;
+  }
+  return event.event_time_ns();
+}
+
 std::vector<uint8_t> alert_event(const EventView& event,
                                  std::chrono::system_clock::time_point now) {
   EventBuilder b;
@@ -129,14 +119,7 @@ std::vector<uint8_t> alert_event(const EventView& event,
                      : short_side ? "\xF0\x9F\x9F\xA2"
                                   : "\xE2\x9A\xA0\xEF\xB8\x8F");
   if (auto notional = event.number("notional_usd")) b.field("_notional", with_thousands(*notional));
-  // The exchange's trade time when there is one: the latency a trader cares about is from the
-  // exchange to the alert, not from the pipeline's ingest.
-  int64_t time_ns = event.event_time_ns();
-  // Until the year 2286; a value beyond (or garbage) is no time rather than an overflow.
-  constexpr double kMaxMs = 1e13;
-  if (auto ms = event.number("trade_time_ms"); ms && *ms > 0 && *ms < kMaxMs) {
-    time_ns = static_cast<int64_t>(*ms) * 1'000'000;
-  }
+  const int64_t time_ns = alert_time_ns(event);
   if (time_ns > 0) {
     b.field("_time", clock_time(time_ns));
     const auto since = now.time_since_epoch() - std::chrono::nanoseconds(time_ns);
@@ -282,24 +265,68 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
       throw OptionError("ca_file", e.what());
     }
   }
+
+  if (!config.flag("commands")) return;
+  BotOptions b;
+  b.api_url = base + "/bot" + token;
+  b.allowed_user_ids = config.ints("allowed_user_ids");
+  if (b.allowed_user_ids.empty()) {
+    throw OptionError("allowed_user_ids",
+                      "must list at least one Telegram user id when commands = true");
+  }
+  b.threshold_setting = config.str("threshold_setting");
+  if (b.threshold_setting.empty()) throw OptionError("threshold_setting", "must not be empty");
+  const auto poll_timeout = config.duration("poll_timeout");
+  if (poll_timeout < std::chrono::seconds(1) || poll_timeout > std::chrono::hours(1)) {
+    throw OptionError("poll_timeout", "must be between 1s and 1h");
+  }
+  b.poll_timeout = std::chrono::duration_cast<std::chrono::seconds>(poll_timeout);
+  b.request_timeout = timeout_;
+  b.backoff_base = config.duration("retry_backoff");
+  b.backoff_max = config.duration("retry_backoff_max");
+  b.client.ca_file = config.str("ca_file", "");
+  b.client.insecure_skip_verify = config.flag("insecure_skip_verify");
+  // The long poll holds one connection; replies use the other.
+  b.client.max_connections = 2;
+  b.client.redact = {token};
+  mute_button_ = config.flag("mute_button");
+  try {
+    bot_ = std::make_unique<Bot>(host_, std::move(b));
+  } catch (const std::runtime_error& e) {
+    throw OptionError("ca_file", e.what());
+  }
 }
 
 void TelegramSink::consume(Call call) {
-  const std::vector<uint8_t> alert = alert_event(call.event(), std::chrono::system_clock::now());
+  const EventView event = call.event();
+  std::string symbol;
+  if (bot_) {
+    const auto field = event.string("symbol");
+    symbol = field ? std::string(*field) : std::string(event.key());
+    if (!symbol.empty() && bot_->muted(symbol)) {
+      host_.counter_add("telegram_muted_total", 1);
+      call.ok();
+      return;
+    }
+  }
+  const std::vector<uint8_t> alert = alert_event(event, std::chrono::system_clock::now());
   const EventView view(alert.data(), alert.size());
   json message;
   message["text"] = fit_html(template_.render(view));
   message["parse_mode"] = "HTML";
   if (disable_link_preview_) message["link_preview_options"] = {{"is_disabled", true}};
   if (thread_id_) message["message_thread_id"] = *thread_id_;
+  json buttons = json::array();
   if (chart_url_) {
     const std::string url = chart_url_->render(view);
-    if (!url.empty()) {
-      message["reply_markup"] = {
-          {"inline_keyboard",
-           json::array({json::array({{{"text", chart_button_text_}, {"url", url}}})})}};
+    if (!url.empty()) buttons.push_back({{"text", chart_button_text_}, {"url", url}});
+  }
+  if (bot_ && mute_button_) {
+    if (auto data = mute_callback_data(symbol)) {
+      buttons.push_back({{"text", kMuteButtonText}, {"callback_data", *data}});
     }
   }
+  if (!buttons.empty()) message["reply_markup"] = {{"inline_keyboard", json::array({buttons})}};
   auto request_for = [&](int64_t chat_id) {
     json body = message;
     body["chat_id"] = chat_id;
@@ -311,11 +338,21 @@ void TelegramSink::consume(Call call) {
     req.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     return req;
   };
-  if (chats_.size() == 1) {
+  if (chats_.size() == 1 && !bot_) {
     chats_[0].delivery->deliver(std::move(call), request_for(chats_[0].id));
     return;
   }
   auto fan = std::make_shared<Fanout>(std::move(call), chats_.size());
+  if (bot_) {
+    // For /stats: what was sent, and how long after the exchange's time it reached every chat.
+    const int64_t time_ns = alert_time_ns(event);
+    fan->on_ok = [bot = bot_.get(), symbol = std::move(symbol),
+                  notional = event.number("notional_usd"), time_ns] {
+      std::optional<int64_t> latency;
+      if (time_ns > 0) latency = now_ns() - time_ns;
+      bot->record_sent(symbol, notional, latency);
+    };
+  }
   for (const Chat& chat : chats_) chat.delivery->deliver(part_of(fan), request_for(chat.id));
 }
 

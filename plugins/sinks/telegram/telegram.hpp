@@ -5,6 +5,8 @@
 // parameters.retry_after Telegram asks and resends the same message, 5xx and network errors are
 // retried with backoff, and other errors fail with Telegram's description. An event succeeds
 // only when every chat got it. The bot token is a secret: it never appears in logs or errors.
+// With commands = true a Bot (bot.hpp) answers commands, and alerts for muted symbols are
+// counted and skipped.
 #pragma once
 
 #include <chrono>
@@ -15,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bot.hpp"
 #include "delivery.hpp"
 #include "message.hpp"
 #include "sluice/sdk.hpp"
@@ -23,6 +26,9 @@ namespace sluice::telegram_sink {
 
 // Telegram's limit for a message's text.
 inline constexpr size_t kMaxText = 4096;
+
+// Label of the mute button.
+inline constexpr std::string_view kMuteButtonText = "\xF0\x9F\x94\x95 Mute 1h";
 
 // clang-format off
 inline constexpr sluice_option_spec kOptions[] = {
@@ -67,6 +73,24 @@ inline constexpr sluice_option_spec kOptions[] = {
     {.key = "insecure_skip_verify", .type = SLUICE_OPT_BOOL, .default_toml = "false",
      .required = 0, .description = "Skip TLS certificate checks (testing only)",
      .choices = nullptr},
+    {.key = "commands", .type = SLUICE_OPT_BOOL, .default_toml = "false", .required = 0,
+     .description = "Long-poll getUpdates and answer /start, /stats, /symbols, /setthreshold, "
+                    "/mute and /unmute from allowed_user_ids",
+     .choices = nullptr},
+    {.key = "allowed_user_ids", .type = SLUICE_OPT_INT_LIST, .default_toml = nullptr,
+     .required = 0,
+     .description = "Telegram user ids whose commands and buttons are obeyed (required with "
+                    "commands = true); anyone else is refused",
+     .choices = nullptr},
+    {.key = "threshold_setting", .type = SLUICE_OPT_STRING, .default_toml = "\"min_alert_usd\"",
+     .required = 0,
+     .description = "Pipeline [settings] name that /setthreshold changes (persisted)",
+     .choices = nullptr},
+    {.key = "poll_timeout", .type = SLUICE_OPT_DURATION, .default_toml = "\"30s\"", .required = 0,
+     .description = "getUpdates long-poll timeout (whole seconds, 1s to 1h)", .choices = nullptr},
+    {.key = "mute_button", .type = SLUICE_OPT_BOOL, .default_toml = "true", .required = 0,
+     .description = "With commands = true, add a \"Mute 1h\" button for the alert's symbol",
+     .choices = nullptr},
 };
 // clang-format on
 
@@ -79,6 +103,10 @@ inline constexpr std::string_view kDefaultTemplate =
     "{{#risk_level}}\nRisk: <b>{{risk_level}}</b>{{/risk_level}}"
     "{{#summary}}\n{{summary}}{{/summary}}"
     "{{#recommendation}}\n\xE2\x9E\xA1\xEF\xB8\x8F <i>{{recommendation}}</i>{{/recommendation}}";
+
+// The exchange's time of an event: the trade_time_ms field when it holds a plausible time, else
+// the event's own time (0 when it has none).
+int64_t alert_time_ns(const EventView& event);
 
 // The event's fields plus what the templates add: _marker (red circle when a long was
 // liquidated, green for a short), _notional (notional_usd rounded, with thousands separators),
@@ -114,6 +142,9 @@ class TelegramSink final : public Sink {
   bool disable_link_preview_;
   std::optional<int64_t> thread_id_;
   std::chrono::nanoseconds timeout_;
+  bool mute_button_ = false;
+  // Before chats_: the deliveries, which report sent alerts to it, stop first.
+  std::unique_ptr<Bot> bot_;
   std::vector<Chat> chats_;
 };
 

@@ -1,0 +1,541 @@
+// Tests of the `telegram` sink's bot (commands = true) against a scripted Bot API on the local
+// HTTP test server: the getUpdates request, commands from an allowed and an unknown user,
+// /setthreshold changing the pipeline setting (and, end to end, what a filter lets through),
+// /mute and the mute button, /stats, the offset and mutes surviving a restart, malformed
+// getUpdates replies, and a stop that does not wait for the long poll.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http_test_server.hpp"
+#include "pipeline_runner.hpp"
+#include "plugin_harness.hpp"
+#include "sluice/core/state.hpp"
+
+namespace {
+
+using nlohmann::json;
+using sluice::testing::HarnessOptions;
+using sluice::testing::HttpTestServer;
+using sluice::testing::make_event;
+using sluice::testing::PluginHarness;
+using sluice::testing::RecordedRequest;
+using sluice::testing::Reply;
+using sluice::testing::TempDir;
+
+constexpr int64_t kAdmin = 1001;
+constexpr int64_t kStranger = 666;
+constexpr int64_t kCommandChat = 7;
+constexpr int64_t kAlertChat = 42;
+const std::string kBot = "/bot123:TESTTOKEN/";
+const std::string kMuted = "\xF0\x9F\x94\x95";
+
+// The Bot API: getUpdates answers from a queue of scripted replies, else with no updates after a
+// short wait (a long poll that found nothing); sendMessage and answerCallbackQuery succeed.
+class FakeBotApi {
+ public:
+  FakeBotApi() {
+    server.set_handler([this](const RecordedRequest& q) { return answer(q); });
+  }
+
+  void push_updates(const std::vector<json>& updates) {
+    push(Reply::json(200, json({{"ok", true}, {"result", json(updates)}}).dump()));
+  }
+  void push(Reply reply) {
+    std::lock_guard lock(mu_);
+    polls_.push_back(std::move(reply));
+  }
+
+  // Requests to one Bot API method, in arrival order.
+  std::vector<RecordedRequest> calls(const std::string& method) const {
+    std::vector<RecordedRequest> out;
+    for (auto& q : server.requests()) {
+      if (q.target == kBot + method) out.push_back(q);
+    }
+    return out;
+  }
+  std::vector<json> bodies(const std::string& method) const {
+    std::vector<json> out;
+    for (auto& q : calls(method)) out.push_back(json::parse(q.body));
+    return out;
+  }
+  // sendMessage bodies to one chat.
+  std::vector<json> messages_to(int64_t chat) const {
+    std::vector<json> out;
+    for (auto& b : bodies("sendMessage")) {
+      if (b.at("chat_id") == chat) out.push_back(b);
+    }
+    return out;
+  }
+  bool wait_for(const std::string& method, size_t n) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (calls(method).size() < n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+  // The text of the next reply to kCommandChat after `before` replies.
+  std::string reply_after(size_t before) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (messages_to(kCommandChat).size() <= before) {
+      if (std::chrono::steady_clock::now() > deadline) return "<no reply>";
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return messages_to(kCommandChat)[before].at("text").get<std::string>();
+  }
+
+  HttpTestServer server;
+
+ private:
+  Reply answer(const RecordedRequest& q) {
+    if (q.target == kBot + "getUpdates") {
+      std::lock_guard lock(mu_);
+      if (!polls_.empty()) {
+        Reply r = std::move(polls_.front());
+        polls_.pop_front();
+        return r;
+      }
+      return Reply::json(200, R"({"ok":true,"result":[]})").after(std::chrono::milliseconds(20));
+    }
+    return Reply::json(200, R"({"ok":true,"result":true})");
+  }
+
+  std::mutex mu_;
+  std::deque<Reply> polls_;
+};
+
+json command(int64_t update_id, int64_t user, const std::string& text) {
+  return {{"update_id", update_id},
+          {"message",
+           {{"message_id", update_id},
+            {"from", {{"id", user}, {"is_bot", false}, {"first_name", "Trader"}}},
+            {"chat", {{"id", kCommandChat}, {"type", "private"}}},
+            {"date", 1700000000},
+            {"text", text}}}};
+}
+
+json button(int64_t update_id, int64_t user, const std::string& data) {
+  return {{"update_id", update_id},
+          {"callback_query",
+           {{"id", "cb" + std::to_string(update_id)},
+            {"from", {{"id", user}, {"is_bot", false}, {"first_name", "Trader"}}},
+            {"message", {{"message_id", 3}, {"chat", {{"id", kAlertChat}, {"type", "private"}}}}},
+            {"chat_instance", "1"},
+            {"data", data}}}};
+}
+
+// The API as api_base, commands on for kAdmin, fast defaults; keys in extra replace defaults.
+std::string options(const FakeBotApi& api, const std::string& extra = "") {
+  const std::vector<std::pair<std::string, std::string>> defaults = {
+      {"chat_ids", "[42]"},         {"min_interval", "\"0s\""},     {"max_per_second", "100000"},
+      {"retry_backoff", "\"1ms\""}, {"template", "\"{{symbol}}\""}, {"chart_url", "\"\""},
+      {"commands", "true"},         {"allowed_user_ids", "[1001]"}, {"poll_timeout", "\"1s\""},
+  };
+  std::string out = "bot_token = \"123:TESTTOKEN\"\napi_base = \"" + api.server.base_url() +
+                    "\"\n" + extra + "\n";
+  for (const auto& [key, value] : defaults) {
+    if (extra.find(key + " =") == std::string::npos) out += key + " = " + value + "\n";
+  }
+  return out;
+}
+
+HarnessOptions with_threshold(std::string state_dir = "") {
+  HarnessOptions o;
+  o.settings = {{"min_alert_usd", 100000}};
+  o.state_dir = std::move(state_dir);
+  return o;
+}
+
+std::vector<uint8_t> alert(const std::string& symbol, double notional = 128501.4) {
+  return make_event({{"symbol", symbol}, {"side", "SELL"}, {"notional_usd", notional}});
+}
+
+TEST(TelegramCommandsTest, LongPollsGetUpdatesAndMovesTheOffsetPastAnsweredUpdates) {
+  FakeBotApi api;
+  api.push_updates({command(5, kAdmin, "/start")});
+  PluginHarness sink("sink", "telegram", options(api, "poll_timeout = \"25s\""), with_threshold());
+  ASSERT_TRUE(api.wait_for("getUpdates", 2));
+  const auto polls = api.bodies("getUpdates");
+  EXPECT_EQ(polls[0], json({{"timeout", 25}, {"allowed_updates", {"message", "callback_query"}}}));
+  EXPECT_EQ(
+      polls[1],
+      json({{"offset", 6}, {"timeout", 25}, {"allowed_updates", {"message", "callback_query"}}}));
+  const std::string help = api.reply_after(0);
+  EXPECT_NE(help.find("/setthreshold USD"), std::string::npos) << help;
+  EXPECT_NE(help.find("/mute SYMBOL DURATION"), std::string::npos) << help;
+  const json reply = api.messages_to(kCommandChat).at(0);
+  EXPECT_EQ(reply.at("parse_mode"), "HTML");
+}
+
+TEST(TelegramCommandsTest, AllowedUserSetsTheThresholdSettingAndGetsOldAndNewValues) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  api.push_updates({command(1, kAdmin, "/setthreshold 250000")});
+  EXPECT_EQ(api.reply_after(0),
+            "Threshold <code>min_alert_usd</code>: $100,000 \xE2\x86\x92 $250,000");
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(250000));
+  // The "/cmd@BotName" form of groups, and amounts written the way traders write them.
+  api.push_updates({command(2, kAdmin, "/setthreshold@SluiceAlertsBot $1.5M")});
+  EXPECT_EQ(api.reply_after(1),
+            "Threshold <code>min_alert_usd</code>: $250,000 \xE2\x86\x92 $1,500,000");
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(1500000));
+}
+
+TEST(TelegramCommandsTest, UnknownUserIsRefusedAndChangesNothing) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  api.push_updates({command(1, kStranger, "/setthreshold 1")});
+  const std::string refusal = api.reply_after(0);
+  EXPECT_NE(refusal.find("Not authorised"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("<code>666</code>"), std::string::npos) << refusal;
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(100000));
+  // A stranger's mute does nothing either (and a second refusal so soon is not sent).
+  api.push_updates({command(2, kStranger, "/mute BTCUSDT 1h")});
+  ASSERT_TRUE(api.wait_for("getUpdates", api.calls("getUpdates").size() + 2));
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_EQ(api.messages_to(kAlertChat).size(), 1u);
+  EXPECT_EQ(api.messages_to(kCommandChat).size(), 1u);
+  bool logged = false;
+  for (const auto& line : sink.logs()) {
+    if (line.message.find("refused /setthreshold from user 666") != std::string::npos) {
+      logged = true;
+    }
+  }
+  EXPECT_TRUE(logged);
+}
+
+TEST(TelegramCommandsTest, SetthresholdWithoutAPositiveAmountAnswersWithUsage) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  const std::vector<std::string> bad = {"/setthreshold",       "/setthreshold abc",
+                                        "/setthreshold -5",    "/setthreshold 0",
+                                        "/setthreshold 1e400", "/setthreshold 5 6"};
+  for (size_t i = 0; i < bad.size(); ++i) {
+    api.push_updates({command(static_cast<int64_t>(i + 1), kAdmin, bad[i])});
+    const std::string reply = api.reply_after(i);
+    EXPECT_NE(reply.find("Usage: /setthreshold USD"), std::string::npos) << bad[i] << ": " << reply;
+  }
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(100000));
+}
+
+TEST(TelegramCommandsTest, SetthresholdNamesAMissingSetting) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api, "threshold_setting = \"min_usd\""),
+                     with_threshold());
+  api.push_updates({command(1, kAdmin, "/setthreshold 5000")});
+  const std::string reply = api.reply_after(0);
+  EXPECT_NE(reply.find("no setting <code>min_usd</code>"), std::string::npos) << reply;
+}
+
+TEST(TelegramCommandsTest, MutedSymbolsAlertsAreCountedNotSentOthersStillAre) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  api.push_updates({command(1, kAdmin, "/mute btcusdt 1h")});
+  const std::string reply = api.reply_after(0);
+  EXPECT_EQ(reply.rfind(kMuted + " <b>BTCUSDT</b> muted for 1h, until ", 0), 0u) << reply;
+
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_TRUE(sink.process(alert("ETHUSDT")).outcome.ok());
+  auto alerts = api.messages_to(kAlertChat);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].at("text"), "ETHUSDT");
+  EXPECT_EQ(sink.counter("telegram_muted_total"), 1);
+
+  api.push_updates({command(2, kAdmin, "/symbols")});
+  const std::string symbols = api.reply_after(1);
+  EXPECT_NE(symbols.find("BTCUSDT: 1\n"), std::string::npos) << symbols;
+  EXPECT_NE(symbols.find("<b>Muted</b>\n" + kMuted + " BTCUSDT for "), std::string::npos)
+      << symbols;
+
+  api.push_updates({command(3, kAdmin, "/unmute BTCUSDT")});
+  EXPECT_EQ(api.reply_after(2), "\xF0\x9F\x94\x94 <b>BTCUSDT</b> unmuted.");
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_EQ(api.messages_to(kAlertChat).size(), 2u);
+
+  api.push_updates({command(4, kAdmin, "/mute BTCUSDT soon")});
+  EXPECT_NE(api.reply_after(3).find("Usage: /mute SYMBOL DURATION"), std::string::npos);
+}
+
+TEST(TelegramCommandsTest, MuteButtonUnderAnAlertMutesForAnHourForAllowedUsersOnly) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram",
+                     options(api, "chart_url = \"https://example.com/{{symbol}}\""),
+                     with_threshold());
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_EQ(api.messages_to(kAlertChat).at(0).at("reply_markup"),
+            json({{"inline_keyboard",
+                   {{{{"text", "\xF0\x9F\x93\x88 Chart"}, {"url", "https://example.com/BTCUSDT"}},
+                     {{"text", kMuted + " Mute 1h"}, {"callback_data", "mute:BTCUSDT:1h"}}}}}}));
+
+  api.push_updates({button(1, kStranger, "mute:BTCUSDT:1h")});
+  ASSERT_TRUE(api.wait_for("answerCallbackQuery", 1));
+  EXPECT_EQ(api.bodies("answerCallbackQuery")[0],
+            json({{"callback_query_id", "cb1"}, {"text", "\xE2\x9B\x94 Not authorised"}}));
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_EQ(api.messages_to(kAlertChat).size(), 2u);
+
+  api.push_updates({button(2, kAdmin, "mute:BTCUSDT:1h")});
+  ASSERT_TRUE(api.wait_for("answerCallbackQuery", 2));
+  EXPECT_EQ(api.bodies("answerCallbackQuery")[1],
+            json({{"callback_query_id", "cb2"}, {"text", kMuted + " BTCUSDT muted for 1h"}}));
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_EQ(api.messages_to(kAlertChat).size(), 2u);
+  EXPECT_EQ(sink.counter("telegram_muted_total"), 1);
+}
+
+TEST(TelegramCommandsTest, NoMuteButtonWhenTurnedOff) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api, "mute_button = false"), with_threshold());
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_FALSE(api.messages_to(kAlertChat).at(0).contains("reply_markup"));
+}
+
+TEST(TelegramCommandsTest, OffsetAndMutesSurviveARestart) {
+  TempDir state;
+  FakeBotApi api;
+  {
+    PluginHarness sink("sink", "telegram", options(api), with_threshold(state.path()));
+    api.push_updates({command(41, kAdmin, "/mute ETHUSDT 2h")});
+    EXPECT_NE(api.reply_after(0).find("muted for 2h"), std::string::npos);
+  }
+  const json saved =
+      json::parse(std::ifstream(state.path() + "/nodes/test/telegram.json"), nullptr, false);
+  EXPECT_EQ(saved.value("offset", 0), 42) << saved.dump();
+  const size_t polls_before = api.calls("getUpdates").size();
+  PluginHarness sink("sink", "telegram", options(api), with_threshold(state.path()));
+  ASSERT_TRUE(api.wait_for("getUpdates", polls_before + 1));
+  EXPECT_EQ(api.bodies("getUpdates")[polls_before].value("offset", 0), 42);
+  EXPECT_TRUE(sink.process(alert("ETHUSDT")).outcome.ok());
+  EXPECT_TRUE(api.messages_to(kAlertChat).empty());
+  EXPECT_EQ(sink.counter("telegram_muted_total"), 1);
+  // The command was answered once, by the first instance only.
+  EXPECT_EQ(api.messages_to(kCommandChat).size(), 1u);
+}
+
+TEST(TelegramCommandsTest, StatsShowsAlertsAndVolumePerSymbolAndLatency) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  auto traded = [&](const std::string& symbol, double notional) {
+    return make_event(
+        {{"symbol", symbol}, {"notional_usd", notional}, {"trade_time_ms", now_ms - 850}});
+  };
+  for (const auto& ev :
+       {traded("BTCUSDT", 128501.4), traded("BTCUSDT", 128501.4), traded("ETHUSDT", 20000.0)}) {
+    EXPECT_TRUE(sink.process(ev).outcome.ok());
+  }
+  api.push_updates({command(1, kAdmin, "/stats")});
+  const std::string stats = api.reply_after(0);
+  EXPECT_EQ(stats.rfind("<b>Alerts since start</b> (up ", 0), 0u) << stats;
+  EXPECT_NE(stats.find("<b>BTCUSDT</b>: 2 alerts \xC2\xB7 $257,003\n"
+                       "<b>ETHUSDT</b>: 1 alert \xC2\xB7 $20,000\n"
+                       "Total: 3 alerts \xC2\xB7 $277,003\n"
+                       "Latency exchange \xE2\x86\x92 alert: p50 "),
+            std::string::npos)
+      << stats;
+  EXPECT_NE(stats.find(" \xC2\xB7 p95 "), std::string::npos) << stats;
+  EXPECT_NE(stats.find(" \xC2\xB7 max "), std::string::npos) << stats;
+}
+
+TEST(TelegramCommandsTest, AnswersUnknownCommandsWithHelpAndIgnoresPlainText) {
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  api.push_updates({command(1, kAdmin, "hello there"), command(2, kAdmin, "/frobnicate <x>")});
+  const std::string reply = api.reply_after(0);
+  EXPECT_EQ(reply.rfind("Unknown command <code>/frobnicate</code>. Commands:\n/stats", 0), 0u)
+      << reply;
+  EXPECT_EQ(api.messages_to(kCommandChat).size(), 1u);
+}
+
+TEST(TelegramCommandsTest, MalformedGetUpdatesRepliesAreLoggedAndPollingGoesOn) {
+  FakeBotApi api;
+  api.push(Reply::json(200, "this is not json"));
+  api.push(Reply::json(200, R"({"ok":false,"error_code":500,"description":"Internal"})"));
+  api.push(Reply::json(200, R"({"ok":true,"result":{"update_id":1}})"));
+  api.push(Reply::json(502, R"({"ok":false,"error_code":502,"description":"Bad Gateway"})"));
+  api.push(Reply::json(429, R"({"ok":false,"error_code":429,"description":"Too Many Requests",)"
+                            R"("parameters":{"retry_after":0}})"));
+  api.push(Reply::drop());
+  api.push_updates({json("not an update"), json({{"update_id", 9}, {"message", "odd"}}),
+                    command(10, kAdmin, "/start")});
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  EXPECT_NE(api.reply_after(0).find("Commands:"), std::string::npos);
+  // The first poll with an offset follows the batch: past every update in it, odd ones too.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  json first_offset;
+  while (first_offset.is_null() && std::chrono::steady_clock::now() < deadline) {
+    for (const json& poll : api.bodies("getUpdates")) {
+      if (poll.contains("offset")) {
+        first_offset = poll.at("offset");
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(first_offset, json(11));
+  std::string warnings;
+  for (const auto& line : sink.logs()) {
+    EXPECT_EQ(line.message.find("TESTTOKEN"), std::string::npos) << line.message;
+    if (line.level == SLUICE_LOG_WARN) warnings += line.message + "\n";
+  }
+  for (const char* expected :
+       {"getUpdates: reply is not a JSON object: this is not json",
+        "ok is not true: HTTP 200: Internal", "reply has no result list",
+        "getUpdates: HTTP 502: Bad Gateway", "getUpdates: HTTP 429: Too Many Requests",
+        "without an integer update_id"}) {
+    EXPECT_NE(warnings.find(expected), std::string::npos) << expected << "\n" << warnings;
+  }
+}
+
+TEST(TelegramCommandsTest, StopsAtOnceWhileALongPollIsOpen) {
+  FakeBotApi api;
+  api.push(Reply::json(200, R"({"ok":true,"result":[]})").after(std::chrono::seconds(60)));
+  const auto start = std::chrono::steady_clock::now();
+  {
+    PluginHarness sink("sink", "telegram", options(api, "poll_timeout = \"50s\""),
+                       with_threshold());
+    ASSERT_TRUE(api.wait_for("getUpdates", 1));
+  }
+  // Far below the 50 s poll and its 10 s margin: the stop cancelled the request.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST(TelegramCommandsTest, DoesNotPollWhenCreatedAndDroppedAtOnceAsValidateDoes) {
+  FakeBotApi api;
+  api.push_updates({command(1, kAdmin, "/start")});
+  { PluginHarness sink("sink", "telegram", options(api), with_threshold()); }
+  EXPECT_EQ(api.server.request_count(), 0u);
+}
+
+TEST(TelegramCommandsTest, RejectsCommandsWithoutUsersAndBadPollTimeouts) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"commands = true",
+       "option 'allowed_user_ids': must list at least one Telegram user id when commands = true"},
+      {"commands = true\nallowed_user_ids = []", "option 'allowed_user_ids': must list"},
+      {"commands = true\nallowed_user_ids = [1]\npoll_timeout = \"0s\"",
+       "option 'poll_timeout': must be between 1s and 1h"},
+      {"commands = true\nallowed_user_ids = [1]\nthreshold_setting = \"\"",
+       "option 'threshold_setting': must not be empty"},
+  };
+  for (const auto& [extra, expected] : cases) {
+    try {
+      PluginHarness sink("sink", "telegram", "bot_token = \"1:x\"\nchat_ids = [5]\n" + extra);
+      ADD_FAILURE() << "expected an error for " << extra;
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The issue's end-to-end case: a generator feeds a filter on `notional_usd >= $min_alert_usd`
+// whose alerts go to the telegram sink. Until /setthreshold only notionals of at least 900,000
+// reach Telegram; after it, smaller ones do too, and the new value is persisted.
+TEST(TelegramCommandsTest, SetthresholdChangesWhatTheFilterLetsThrough) {
+  TempDir dir;
+  HttpTestServer server;
+  std::mutex mu;
+  std::vector<double> alerts;           // notionals sent to the alert chat, in arrival order
+  size_t alerts_at_release = SIZE_MAX;  // how many had arrived when the command went out
+  std::string reply;
+  server.set_handler([&](const RecordedRequest& q) {
+    std::lock_guard lock(mu);
+    if (q.target == kBot + "getUpdates") {
+      if (alerts_at_release == SIZE_MAX && alerts.size() >= 3) {
+        alerts_at_release = alerts.size();
+        return Reply::json(
+            200, json({{"ok", true},
+                       {"result", json::array({command(1, kAdmin, "/setthreshold 150000")})}})
+                     .dump());
+      }
+      return Reply::json(200, R"({"ok":true,"result":[]})").after(std::chrono::milliseconds(20));
+    }
+    const json body = json::parse(q.body);
+    if (body.at("chat_id") == kAlertChat) {
+      alerts.push_back(std::stod(body.at("text").get<std::string>()));
+    } else {
+      reply = body.at("text").get<std::string>();
+    }
+    return Reply::json(200, R"({"ok":true,"result":{}})");
+  });
+  const std::string path = dir.write("alerts.toml", R"(
+[pipeline]
+name = "telegram-threshold"
+state_dir = ")" + dir.file("state") + R"("
+
+[settings]
+min_alert_usd = 900000
+
+[sources.gen]
+type = "generator"
+rate = 200.0
+fields = { symbol = "BTCUSDT", notional_usd = "{float:100000:1000000}" }
+
+[processors.big]
+type = "filter"
+inputs = ["gen"]
+where = "notional_usd >= $min_alert_usd"
+
+[sinks.telegram]
+type = "telegram"
+inputs = ["big"]
+bot_token = "123:TESTTOKEN"
+api_base = ")" + server.base_url() + R"("
+chat_ids = [42]
+min_interval = "0s"
+max_per_second = 100000
+retry_backoff = "1ms"
+template = "{{notional_usd}}"
+chart_url = ""
+commands = true
+allowed_user_ids = [1001]
+poll_timeout = "1s"
+)");
+  sluice::core::PipelineSpec spec = sluice::testing::load_spec(path);
+  sluice::core::RunOptions run;
+  run.admin_port = -1;
+  run.print_summary = false;
+  sluice::core::Pipeline pipeline(spec, sluice::testing::test_registry(), run);
+  std::thread runner([&] { pipeline.run(); });
+  // Until an alert under the old threshold arrives after the command (or 30 s pass).
+  auto small_after_release = [&] {  // with mu held
+    if (alerts_at_release == SIZE_MAX) return false;
+    for (size_t i = alerts_at_release; i < alerts.size(); ++i) {
+      if (alerts[i] < 900000) return true;
+    }
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mu);
+      if (small_after_release()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pipeline.stop();
+  runner.join();
+
+  std::lock_guard lock(mu);
+  ASSERT_NE(alerts_at_release, SIZE_MAX) << "the command was never released";
+  for (size_t i = 0; i < alerts_at_release; ++i) EXPECT_GE(alerts[i], 900000) << i;
+  EXPECT_TRUE(small_after_release()) << "no alert under 900,000 after /setthreshold 150000";
+  for (size_t i = alerts_at_release; i < alerts.size(); ++i) EXPECT_GE(alerts[i], 150000) << i;
+  EXPECT_EQ(reply, "Threshold <code>min_alert_usd</code>: $900,000 \xE2\x86\x92 $150,000");
+  EXPECT_EQ(pipeline.settings().get("min_alert_usd").value_or(json()), json(150000));
+  // Persisted: the next run of the pipeline starts from the new value.
+  sluice::core::SettingsStore reopened(spec.state_dir, spec.settings);
+  EXPECT_EQ(reopened.get("min_alert_usd").value_or(json()), json(150000));
+}
+
+}  // namespace
