@@ -11,6 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
+#include "live_services.hpp"
 #include "pipeline_runner.hpp"
 #include "process.hpp"
 
@@ -29,19 +32,51 @@ std::vector<std::string> example_pipelines() {
 
 class ExamplePipeline : public ::testing::TestWithParam<std::string> {};
 
+// Pipelines that talk to exchanges, LLMs and chat services: they need their secrets set, and
+// run offline against local stand-ins of those services (live_services.hpp).
+bool talks_to_live_services(const std::string& path) {
+  return fs::path(path).filename() == "liquidation_alerts.toml";
+}
+
+std::map<std::string, std::string> validation_env(const std::string& path) {
+  if (!talks_to_live_services(path)) return {};
+  return {{"LLM_API_KEY", kTestLlmKey},
+          {"TELEGRAM_BOT_TOKEN", kTestBotToken},
+          {"TELEGRAM_CHAT_ID", kTestChatId},
+          {"SLACK_WEBHOOK_URL", std::string("https://hooks.slack.com") + kTestSlackPath}};
+}
+
 TEST_P(ExamplePipeline, Validates) {
-  auto r = run_command({sluice_binary(), "validate", GetParam()});
+  auto r = run_command({sluice_binary(), "validate", GetParam()}, validation_env(GetParam()));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(": ok ("), std::string::npos) << r.out;
 }
 
 TEST_P(ExamplePipeline, RendersAsDot) {
-  auto r = run_command({sluice_binary(), "graph", GetParam()});
+  auto r = run_command({sluice_binary(), "graph", GetParam()}, validation_env(GetParam()));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("digraph ", 0), 0u);
 }
 
+// A live pipeline runs until stopped: one liquidation goes through to its chat services, then
+// SIGTERM drains it. (tests/liquidation_alerts_test.cpp runs the full scenario.)
+void run_against_local_services(const std::string& path) {
+  LiveServices services;
+  ChildProcess child({sluice_binary(), "run", path, "--admin-port", "0"}, services.env(),
+                     services.dir.path());
+  ASSERT_TRUE(ws::testing::TlsWsServer::wait_until([&] { return services.binance.opened() >= 1; }))
+      << child.stderr_text();
+  services.binance.send(1, LiveServices::liquidation_frame("BTCUSDT", "SELL", 64000, 20));
+  ASSERT_TRUE(ws::testing::TlsWsServer::wait_until([&] {
+    return !services.telegram_messages().empty() && services.slack.request_count() >= 1;
+  })) << child.stderr_text();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait(std::chrono::seconds(30)), 0) << child.stderr_text();
+  EXPECT_NE(child.stderr_text().find("events/s"), std::string::npos) << child.stderr_text();
+}
+
 TEST_P(ExamplePipeline, RunsToCompletionOffline) {
+  if (talks_to_live_services(GetParam())) return run_against_local_services(GetParam());
   TempDir dir;
   auto r = run_command({sluice_binary(), "run", GetParam(), "--admin-port", "0"},
                        {{"SLUICE_OUT_DIR", dir.path()}}, std::chrono::seconds(120), dir.path());

@@ -2,17 +2,13 @@
 // ordering, dead-letter outputs, composites, backpressure, drain and the admin endpoint.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <set>
 #include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "loopback_http.hpp"
 #include "pipeline_runner.hpp"
 #include "sluice/core/runtime.hpp"
 
@@ -55,7 +51,8 @@ where = "notional_usd >= 0"
 type = "file"
 inputs = ["keep"]
 path = "{}/out.jsonl"
-)", dir.path()));
+)",
+                                                                   dir.path()));
   auto r = run_pipeline(path);
   EXPECT_EQ(r.exit_code, 0);
   auto events = read_jsonl(dir.file("out.jsonl"));
@@ -85,7 +82,8 @@ max_in_flight = 32
 type = "file"
 inputs = ["slow"]
 path = "{}/out.jsonl"
-)", dir.path()));
+)",
+                                                                   dir.path()));
   auto r = run_pipeline(path);
   EXPECT_EQ(r.exit_code, 0);
   auto ids = ids_of(read_jsonl(dir.file("out.jsonl")));
@@ -112,7 +110,8 @@ ordered = true
 type = "file"
 inputs = ["slow"]
 path = "{}/out.jsonl"
-)", dir.path()));
+)",
+                                                                   dir.path()));
   ASSERT_EQ(run_pipeline(path).exit_code, 0);
   auto events = read_jsonl(dir.file("out.jsonl"));
   ASSERT_EQ(events.size(), 300u);
@@ -144,7 +143,8 @@ path = "{0}/good.jsonl"
 type = "file"
 inputs = ["flaky.errors"]
 path = "{0}/dead.jsonl"
-)", dir.path()));
+)",
+                                                                   dir.path()));
   auto r = run_pipeline(path);
   EXPECT_EQ(r.exit_code, 0);
   auto good = read_jsonl(dir.file("good.jsonl"));
@@ -192,7 +192,8 @@ tag = "backup"
 type = "file"
 inputs = ["classify"]
 path = "{}/out.jsonl"
-)", dir.path()));
+)",
+                                                                   dir.path()));
   PipelineSpec spec = testing::load_spec(path);
   RunOptions opts;
   opts.admin_port = -1;
@@ -281,7 +282,8 @@ max_in_flight = 1000
 type = "file"
 inputs = ["slow"]
 path = "{}/out.jsonl"
-)", dir.path()));
+)",
+                                                                   dir.path()));
   PipelineSpec spec = testing::load_spec(path);
   RunOptions opts;
   opts.admin_port = -1;
@@ -321,7 +323,8 @@ delay = "30s"
 [sinks.out]
 type = "blackhole"
 inputs = ["stuck"]
-)", dir.path()));
+)",
+                                                     dir.path()));
   PipelineSpec spec = testing::load_spec(path);
   RunOptions opts;
   opts.admin_port = -1;
@@ -341,24 +344,7 @@ inputs = ["stuck"]
 // Minimal HTTP/1.1 client for the admin endpoint (loopback only).
 std::string http(uint16_t port, const std::string& method, const std::string& target,
                  const std::string& body = "") {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "connect failed";
-  }
-  std::string req = fmt::format(
-      "{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{}",
-      method, target, body.size(), body);
-  [[maybe_unused]] ssize_t w = write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
+  return testing::loopback_http(port, method, target, body);
 }
 
 TEST(Runtime, AdminEndpointServesMetricsHealthAndSettings) {

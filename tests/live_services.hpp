@@ -1,0 +1,47 @@
+// Local stand-ins for every service pipelines/liquidation_alerts.toml talks to, each speaking the
+// real protocol over TLS on 127.0.0.1: a Binance-style WebSocket stream, an OpenAI-compatible
+// /chat/completions endpoint, the Telegram Bot API and a Slack incoming webhook. env() gives the
+// variables that point the pipeline at them (SSL_CERT_FILE names a bundle of their test CAs, so
+// the production TLS code verifies them like the real services).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "http_test_server.hpp"
+#include "pipeline_runner.hpp"
+#include "tls_ws_server.hpp"
+
+namespace sluice::testing {
+
+// The secrets the pipeline gets; tests check they never show up in its output.
+inline constexpr const char* kTestLlmKey = "sk-test-LLMKEY-0123456789";
+inline constexpr const char* kTestBotToken = "123456:TEST-BOT-TOKEN-abcdef";
+inline constexpr const char* kTestChatId = "4242";
+inline constexpr const char* kTestSlackPath = "/services/T0TEST/B0TEST/SLACKSECRET42";
+
+class LiveServices {
+ public:
+  LiveServices();
+
+  ws::testing::TlsWsServer binance;
+  HttpTestServer llm{{.tls = true}};
+  HttpTestServer telegram{{.tls = true}};
+  HttpTestServer slack{{.tls = true}};
+  TempDir dir;  // working directory of the pipeline: state, SLUICE_OUT_DIR, the CA bundle
+
+  std::map<std::string, std::string> env() const;
+
+  // A Binance forceOrder frame (the real wire format) traded now.
+  static std::string liquidation_frame(const std::string& symbol, const std::string& side,
+                                       double price, double quantity);
+  // sendMessage requests the Telegram stand-in received, in arrival order.
+  std::vector<RecordedRequest> telegram_messages() const;
+
+ private:
+  std::string ca_bundle_;
+};
+
+}  // namespace sluice::testing
