@@ -35,19 +35,9 @@ inline constexpr sluice_option_spec kOptions[] = {
      .description = "Replay this file instead of connecting: a record_to recording or plain "
                     "frames, one per line",
      .choices = nullptr},
-    {.key = "timing",
-     .type = SLUICE_OPT_STRING,
-     .default_toml = "\"fast\"",
-     .required = 0,
-     .description = "Replay pace: fast = as fast as downstream accepts; original = the recorded "
-                    "gaps (receive times, else E), divided by speed",
-     .choices = "fast,original"},
-    {.key = "speed",
-     .type = SLUICE_OPT_DOUBLE,
-     .default_toml = "1.0",
-     .required = 0,
-     .description = "With timing = \"original\": replay this many times faster than recorded",
-     .choices = nullptr},
+    replay::timing_option("Replay pace: fast = as fast as downstream accepts; original = the "
+                          "recorded gaps (receive times, else E), divided by speed"),
+    replay::kSpeedOption,
     {.key = "record_to",
      .type = SLUICE_OPT_STRING,
      .default_toml = nullptr,
@@ -100,27 +90,7 @@ constexpr size_t kDedupCapacity = 1 << 16;
 // Bad frames logged one by one before only every kBadFrameLogEvery-th is.
 constexpr uint64_t kBadFramesLogged = 10;
 constexpr uint64_t kBadFrameLogEvery = 1000;
-// Waiting for less than this costs more than it is worth: the absolute schedule absorbs it.
-constexpr int64_t kMinSleepNs = 1'000'000;
 constexpr size_t kShownFrameBytes = 200;
-
-std::string check_readable(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return "'" + path + "' is a directory, not a file";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "cannot read '" + path + "': " + std::strerror(errno);
-  return {};
-}
-
-std::string check_writable_dir(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) return "'" + path + "' is a directory, not a file";
-  fs::path dir = fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  if (!fs::is_directory(dir, ec)) return "the directory '" + dir.string() + "' does not exist";
-  return {};
-}
 
 void check_positive(const Config& config, const char* key) {
   if (config.duration(key).count() <= 0) throw OptionError(key, "must be greater than 0");
@@ -132,55 +102,56 @@ BinanceSource::BinanceSource(const Host& host, const Config& config)
     : host_(host),
       source_(host.node_name()),
       replay_file_(config.str("replay_file", "")),
-      original_timing_(config.str("timing", "fast") == "original"),
-      speed_(config.f64("speed", 1.0)),
+      timing_(replay::read_timing(config)),
       record_to_(config.str("record_to", "")),
-      dedup_(kDedupWindowNs, kDedupCapacity) {
-  if (!(speed_ > 0) || !std::isfinite(speed_)) {
-    throw OptionError("speed", "must be a number greater than 0");
-  }
+      dedup_(kDedupWindowNs, kDedupCapacity),
+      pacer_(timing_.speed) {
   if (config.has("replay_file")) {
-    if (std::string error = check_readable(replay_file_); !error.empty()) {
+    if (std::string error = replay::check_readable(replay_file_); !error.empty()) {
       throw OptionError("replay_file", error);
     }
   }
   if (config.has("record_to")) {
-    if (std::string error = check_writable_dir(record_to_); !error.empty()) {
+    if (std::string error = replay::check_writable(record_to_); !error.empty()) {
       throw OptionError("record_to", error);
     }
-    recorder_ = std::make_unique<Recorder>(record_to_);
+    recorder_ = std::make_unique<replay::Recorder>(record_to_);
   }
   const std::string url = config.str("url");
   if (!url.starts_with("wss://") || url.size() == 6 || url[6] == '/') {
-    throw OptionError("url", "must be a wss:// URL with a host, e.g. "
-                             "wss://fstream.binance.com/market/ws/!forceOrder@arr");
+    throw OptionError("url",
+                      "must be a wss:// URL with a host, e.g. "
+                      "wss://fstream.binance.com/market/ws/!forceOrder@arr");
   }
   std::vector<std::string> symbols = config.strings("symbols");
   for (size_t i = 0; i < symbols.size(); ++i) {
     const std::string& s = symbols[i];
     const bool ok = !s.empty() && s.find_first_of("/?&#@ \t") == std::string::npos;
-    if (!ok) throw OptionError("symbols", "entry " + std::to_string(i + 1) + " is not a symbol: '" +
-                                              s + "'");
+    if (!ok)
+      throw OptionError("symbols",
+                        "entry " + std::to_string(i + 1) + " is not a symbol: '" + s + "'");
   }
   if (config.has("ca_file")) {
-    if (std::string error = check_readable(config.str("ca_file")); !error.empty()) {
+    if (std::string error = replay::check_readable(config.str("ca_file")); !error.empty()) {
       throw OptionError("ca_file", error);
     }
   }
-  for (const char* key : {"heartbeat", "heartbeat_timeout", "reconnect_min", "reconnect_max",
-                          "rollover"}) {
+  for (const char* key :
+       {"heartbeat", "heartbeat_timeout", "reconnect_min", "reconnect_max", "rollover"}) {
     check_positive(config, key);
   }
   if (config.duration("reconnect_max") < config.duration("reconnect_min")) {
     throw OptionError("reconnect_max", "must not be less than reconnect_min");
   }
-  live_ = LiveOptions{stream_url(url, symbols),
-                      config.str("ca_file", ""),
-                      config.duration("heartbeat"),
-                      config.duration("heartbeat_timeout"),
-                      config.duration("reconnect_min"),
-                      config.duration("reconnect_max"),
-                      config.duration("rollover")};
+  live_.url = stream_url(url, symbols);
+  live_.ca_file = config.str("ca_file", "");
+  live_.user_agent = "sluice-binance-liquidations";
+  live_.heartbeat = config.duration("heartbeat");
+  live_.heartbeat_timeout = config.duration("heartbeat_timeout");
+  live_.heartbeat_name = "LIST_SUBSCRIPTIONS";
+  live_.reconnect_min = config.duration("reconnect_min");
+  live_.reconnect_max = config.duration("reconnect_max");
+  live_.rollover = config.duration("rollover");
 }
 
 void BinanceSource::run(SourceContext& ctx) {
@@ -198,25 +169,12 @@ void BinanceSource::bad_frame(std::string_view where, std::string_view why) {
   if (bad_frames_ > kBadFramesLogged && bad_frames_ % kBadFrameLogEvery != 0) return;
   std::string message = std::string(where) + ": " + std::string(why) + "; frame skipped";
   if (bad_frames_ == kBadFramesLogged) {
-    message += " (from now on only every " + std::to_string(kBadFrameLogEvery) +
-               "th bad frame is logged)";
+    message +=
+        " (from now on only every " + std::to_string(kBadFrameLogEvery) + "th bad frame is logged)";
   } else if (bad_frames_ > kBadFramesLogged) {
     message += " (" + std::to_string(bad_frames_) + " bad frames so far)";
   }
   host_.warn(message);
-}
-
-bool BinanceSource::pace(SourceContext& ctx, int64_t event_ns) {
-  if (!paced_) {
-    paced_ = true;
-    first_event_ns_ = event_ns;
-    start_mono_ns_ = mono_ns();
-    return true;
-  }
-  const double offset = static_cast<double>(event_ns - first_event_ns_) / speed_;
-  const int64_t lead = start_mono_ns_ + static_cast<int64_t>(offset) - mono_ns();
-  if (lead < kMinSleepNs) return true;
-  return ctx.sleep_for(std::chrono::nanoseconds(lead));
 }
 
 Handled BinanceSource::handle_frame(SourceContext& ctx, std::string_view frame, int64_t recv_ns) {
@@ -232,10 +190,9 @@ Handled BinanceSource::handle_frame(SourceContext& ctx, std::string_view frame, 
       host_.warn("the server refused a request: " + r.reason);
       return h;
     case FrameKind::kBad: {
-      std::string where = replaying_ ? replay_file_ + ":" + std::to_string(replay_line_)
-                                     : std::string("frame");
-      std::string why = r.reason + " in " +
-                        std::string(frame.substr(0, kShownFrameBytes)) +
+      std::string where =
+          replaying_ ? replay_file_ + ":" + std::to_string(replay_line_) : std::string("frame");
+      std::string why = r.reason + " in " + std::string(frame.substr(0, kShownFrameBytes)) +
                         (frame.size() > kShownFrameBytes ? "…" : "");
       bad_frame(where, why);
       return h;
@@ -243,13 +200,13 @@ Handled BinanceSource::handle_frame(SourceContext& ctx, std::string_view frame, 
     case FrameKind::kLiquidation:
       break;
   }
-  if (!dedup_.first_sighting(liq_, recv_ns)) {
+  if (!dedup_.first_sighting(liq_.symbol, liq_.trade_time_ms, liq_.quantity, recv_ns)) {
     host_.counter_add("source_duplicates_total", 1);
     return h;
   }
-  if (replaying_ && original_timing_) {
+  if (replaying_ && timing_.original) {
     const int64_t at = replay_recv_ns_ != 0 ? replay_recv_ns_ : liq_.event_time_ms * 1'000'000;
-    if (!pace(ctx, at)) {
+    if (!pacer_.wait(ctx, at)) {
       h.keep_going = false;
       return h;
     }
@@ -263,37 +220,18 @@ Handled BinanceSource::handle_frame(SourceContext& ctx, std::string_view frame, 
 }
 
 void BinanceSource::run_replay(SourceContext& ctx) {
-  std::ifstream in(replay_file_, std::ios::binary);
-  if (!in) {
-    throw std::runtime_error("cannot read '" + replay_file_ + "': " + std::strerror(errno));
-  }
+  replay::RecordingReader reader(replay_file_);
   replaying_ = true;
-  simdjson::dom::parser line_parser;
-  std::string line;
-  replay_line_ = 0;
-  while (std::getline(in, line)) {
-    ++replay_line_;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    std::string_view frame = line;
-    replay_recv_ns_ = 0;
-    if (line.starts_with(kRecordingPrefix)) {
-      line.reserve(line.size() + simdjson::SIMDJSON_PADDING);
-      simdjson::dom::element doc;
-      std::string_view text;
-      int64_t recv = 0;
-      if (line_parser.parse(line.data(), line.size(), false).get(doc) != simdjson::SUCCESS ||
-          doc["recv_ns"].get_int64().get(recv) != simdjson::SUCCESS ||
-          doc["frame"].get_string().get(text) != simdjson::SUCCESS) {
-        bad_frame(replay_file_ + ":" + std::to_string(replay_line_),
-                  "a recording line needs an integer \"recv_ns\" and a string \"frame\"");
-        continue;
-      }
-      frame = text;
-      replay_recv_ns_ = recv;
+  replay::RecordingReader::Entry entry;
+  while (reader.next(entry)) {
+    replay_line_ = entry.line;
+    if (!entry.error.empty()) {
+      bad_frame(replay_file_ + ":" + std::to_string(entry.line), entry.error);
+      continue;
     }
-    const int64_t recv_ns = replay_recv_ns_ != 0 ? replay_recv_ns_ : now_ns();
-    if (!handle_frame(ctx, frame, recv_ns).keep_going) return;
+    replay_recv_ns_ = entry.recv_ns;
+    const int64_t recv_ns = entry.recv_ns != 0 ? entry.recv_ns : now_ns();
+    if (!handle_frame(ctx, entry.frame, recv_ns).keep_going) return;
   }
 }
 

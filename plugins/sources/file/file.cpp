@@ -27,19 +27,9 @@ inline constexpr sluice_option_spec kOptions[] = {
      .required = 0,
      .description = "auto: by extension (.jsonl/.ndjson/.json, .csv), else by content",
      .choices = "auto,jsonl,csv"},
-    {.key = "timing",
-     .type = SLUICE_OPT_STRING,
-     .default_toml = "\"fast\"",
-     .required = 0,
-     .description = "fast: as fast as downstream accepts; original: keep the recorded gaps "
-                    "between event times (divided by speed)",
-     .choices = "fast,original"},
-    {.key = "speed",
-     .type = SLUICE_OPT_DOUBLE,
-     .default_toml = "1.0",
-     .required = 0,
-     .description = "With timing = \"original\": replay this many times faster than recorded",
-     .choices = nullptr},
+    replay::timing_option("fast: as fast as downstream accepts; original: keep the recorded gaps "
+                          "between event times (divided by speed)"),
+    replay::kSpeedOption,
     {.key = "time_field",
      .type = SLUICE_OPT_STRING,
      .default_toml = nullptr,
@@ -77,9 +67,6 @@ inline constexpr sluice_option_spec kOptions[] = {
 
 // Tried in this order when time_field is not set.
 constexpr std::string_view kTimeFields[] = {"timestamp", "T", "E", "time", "event_time"};
-// Waiting for less than this costs more than it is worth: emit slightly early instead and let
-// the absolute schedule absorb it.
-constexpr int64_t kMinSleepNs = 1'000'000;
 // A quoted CSV value that never closes would otherwise swallow the rest of the file.
 constexpr size_t kMaxRecordBytes = 1 << 20;
 // Bad lines logged one by one before only every kBadLineLogEvery-th is.
@@ -149,34 +136,17 @@ Format detect_format(const std::string& path) {
   return Format::kCsv;
 }
 
-bool Pacer::wait(SourceContext& ctx, int64_t event_ns) {
-  if (!started_) {
-    started_ = true;
-    first_event_ns_ = event_ns;
-    start_mono_ns_ = mono_ns();
-    return true;
-  }
-  const double offset = static_cast<double>(event_ns - first_event_ns_) / speed_;
-  const int64_t lead = start_mono_ns_ + static_cast<int64_t>(offset) - mono_ns();
-  if (lead < kMinSleepNs) return true;
-  return ctx.sleep_for(std::chrono::nanoseconds(lead));
-}
-
 FileSource::FileSource(const Host& host, const Config& config)
     : host_(host),
       path_(config.str("path")),
-      original_timing_(config.str("timing", "fast") == "original"),
+      timing_(replay::read_timing(config)),
       time_field_(config.str("time_field", "")),
       time_field_set_(config.has("time_field")),
       key_field_(config.str("key_field", "symbol")),
       source_(config.str("source_name", std::string(host.node_name()))),
       loop_(config.flag("loop", false)),
-      pacer_(config.f64("speed", 1.0)) {
+      pacer_(timing_.speed) {
   if (std::string error = readable_error(path_); !error.empty()) throw OptionError("path", error);
-  const double speed = config.f64("speed", 1.0);
-  if (!(speed > 0) || !std::isfinite(speed)) {
-    throw OptionError("speed", "speed must be a number greater than 0, got " + Json(speed).dump());
-  }
   if (config.has("rename")) {
     for (const auto& [from, to] : config.at("rename").items()) {
       if (!to.is_string() || to.get<std::string>().empty()) {
@@ -349,7 +319,7 @@ FileSource::Emitted FileSource::emit_row(SourceContext& ctx, uint64_t id, const 
       return Emitted::kBadLine;
     }
     event_ns = *t;
-    if (original_timing_ && !pacer_.wait(ctx, event_ns)) return Emitted::kStopped;
+    if (timing_.original && !pacer_.wait(ctx, event_ns)) return Emitted::kStopped;
   } else if (!time_field_.empty()) {
     bad_line(line, "no time field '" + time_field_ + "'");
     return Emitted::kBadLine;

@@ -14,6 +14,7 @@
 #include <simdjson.h>
 
 #include "parse.hpp"
+#include "replay.hpp"
 #include "sluice/sdk.hpp"
 
 namespace sluice::file_source {
@@ -23,22 +24,6 @@ enum class Format { kJsonl, kCsv };
 // Chooses the format from the extension (.jsonl/.ndjson/.json, .csv), else from the first
 // non-blank byte ('{' means JSON lines).
 Format detect_format(const std::string& path);
-
-// Keeps recorded gaps: an event is due (its time - the first event's time) / speed after the
-// first event was emitted. Events that step back in time are due at once.
-class Pacer {
- public:
-  explicit Pacer(double speed) : speed_(speed) {}
-  void restart() { started_ = false; }
-  // Waits until the event is due; false when woken because the pipeline is stopping.
-  bool wait(SourceContext& ctx, int64_t event_ns);
-
- private:
-  double speed_;
-  bool started_ = false;
-  int64_t first_event_ns_ = 0;
-  int64_t start_mono_ns_ = 0;
-};
 
 class FileSource final : public Source {
  public:
@@ -87,14 +72,14 @@ class FileSource final : public Source {
   Host host_;
   std::string path_;
   Format format_;
-  bool original_timing_;
+  replay::Timing timing_;
   std::string time_field_;  // "" with time_field_set_: no time field, events get "now"
   bool time_field_set_;
   std::string key_field_;
   std::unordered_map<std::string, std::string, NameHash, std::equal_to<>> rename_;
   std::string source_;
   bool loop_;
-  Pacer pacer_;
+  replay::Pacer pacer_;
   EventBuilder builder_;
   simdjson::dom::parser json_;
   uint64_t bad_lines_ = 0;

@@ -14,8 +14,8 @@
 namespace {
 
 using sluice::EventView;
-using sluice::binance::testing::TlsWsServer;
 using sluice::testing::PluginHarness;
+using sluice::ws::testing::TlsWsServer;
 using Events = std::vector<std::vector<uint8_t>>;
 
 // A liquidation frame for symbol number i (distinct symbol, trade time and quantity).
@@ -23,14 +23,26 @@ std::string frame(int i) {
   const std::string t = std::to_string(1761125802300LL + i * 1000);
   return R"({"e":"forceOrder","E":)" + t + R"(,"o":{"s":"SYM)" + std::to_string(i) +
          R"(USDT","S":"SELL","o":"LIMIT","f":"IOC","q":"1","p":"10.5","ap":"10.0","X":"FILLED",)"
-         R"("l":"1","z":")" + std::to_string(i + 1) + R"(","T":)" + t + "}}";
+         R"("l":"1","z":")" +
+         std::to_string(i + 1) + R"(","T":)" + t + "}}";
 }
 
 std::string symbol_of(const std::vector<uint8_t>& bytes) {
   return std::string(*EventView(bytes.data(), bytes.size()).string("symbol"));
 }
 
-std::string options(const TlsWsServer& server, const std::string& extra = "") {
+// Answers LIST_SUBSCRIPTIONS as Binance does: {"result":[…],"id":n} with the request's id.
+void answer_list_subscriptions(TlsWsServer& server) {
+  server.set_responder([](const std::string& text) -> std::vector<std::string> {
+    const size_t at = text.find("\"id\":");
+    if (text.find("LIST_SUBSCRIPTIONS") == std::string::npos || at == std::string::npos) return {};
+    const std::string id = text.substr(at + 5, text.find('}', at) - at - 5);
+    return {R"({"result":["!forceOrder@arr"],"id":)" + id + "}"};
+  });
+}
+
+std::string options(TlsWsServer& server, const std::string& extra = "") {
+  answer_list_subscriptions(server);
   return "url = \"" + server.url("/market/ws/!forceOrder@arr") + "\"\nca_file = \"" +
          server.ca_file() + "\"\n" + extra;
 }
@@ -85,8 +97,7 @@ TEST(BinanceLive, SymbolsSubscribeTheCombinedStreamPath) {
   ASSERT_TRUE(TlsWsServer::wait_until([&] { return server.opened() == 1; }));
   server.send(1, R"({"stream":"btcusdt@forceOrder","data":)" + frame(0) + "}");
   EXPECT_EQ(run.get().size(), 1u);
-  EXPECT_EQ(server.targets().at(0),
-            "/market/stream?streams=btcusdt@forceOrder/ethusdt@forceOrder");
+  EXPECT_EQ(server.targets().at(0), "/market/stream?streams=btcusdt@forceOrder/ethusdt@forceOrder");
 }
 
 TEST(BinanceLive, UntrustedCertificateIsRefusedAndRetried) {
@@ -94,7 +105,8 @@ TEST(BinanceLive, UntrustedCertificateIsRefusedAndRetried) {
   TlsWsServer other;  // its CA did not sign server's certificate
   PluginHarness source("source", "binance_liquidations",
                        "url = \"" + server.url("/market/ws/!forceOrder@arr") + "\"\nca_file = \"" +
-                           other.ca_file() + "\"\nreconnect_min = \"10ms\"\n"
+                           other.ca_file() +
+                           "\"\nreconnect_min = \"10ms\"\n"
                            "reconnect_max = \"20ms\"");
   Events events;
   // Nothing ever arrives: the harness stops the source after 600 ms, which it reports.
@@ -136,18 +148,20 @@ TEST(BinanceLive, HeartbeatsKeepASilentConnection) {
 
 TEST(BinanceLive, UnansweredHeartbeatMeansADeadConnection) {
   TlsWsServer server;
-  server.answer_heartbeats(false);
+  server.answer(false);
   PluginHarness source("source", "binance_liquidations",
-                       options(server, "heartbeat = \"30ms\"\nheartbeat_timeout = \"50ms\"\n"
-                                       "reconnect_min = \"10ms\"\nreconnect_max = \"20ms\""));
+                       options(server,
+                               "heartbeat = \"30ms\"\nheartbeat_timeout = \"50ms\"\n"
+                               "reconnect_min = \"10ms\"\nreconnect_max = \"20ms\""));
   auto run = start(source, 1);
   ASSERT_TRUE(TlsWsServer::wait_until([&] { return server.opened() >= 2; }));
-  server.answer_heartbeats(true);
+  server.answer(true);
   server.send(server.opened(), frame(0));
   EXPECT_EQ(run.get().size(), 1u);
   EXPECT_GE(source.counter("source_reconnects_total"), 1);
-  EXPECT_TRUE(has_log(source, "connection 1 to " + server.url("/market/ws/!forceOrder@arr") +
-                                  ": no reply to LIST_SUBSCRIPTIONS within 50 ms; reconnecting in"));
+  EXPECT_TRUE(
+      has_log(source, "connection 1 to " + server.url("/market/ws/!forceOrder@arr") +
+                          ": no reply to LIST_SUBSCRIPTIONS within 50 ms; reconnecting in"));
 }
 
 TEST(BinanceLive, ReconnectsWithBackoffWithoutLossOrDuplicates) {

@@ -1,4 +1,4 @@
-// The live tests' TLS WebSocket server: Boost.Beast on one thread, a test CA and server
+// The streaming sources' TLS WebSocket test server: Boost.Beast on one thread, a test CA and server
 // certificate made with the OpenSSL API.
 #include "tls_ws_server.hpp"
 
@@ -24,7 +24,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
-namespace sluice::binance::testing {
+namespace sluice::ws::testing {
 namespace {
 
 namespace asio = boost::asio;
@@ -61,7 +61,8 @@ struct TlsWsServer::Impl {
   size_t open_now = 0;
   size_t max_open = 0;
   size_t refuse = 0;
-  bool answer_heartbeats = true;
+  bool answer = true;
+  Responder responder;
   std::vector<std::chrono::steady_clock::time_point> refused_at;
   std::vector<std::string> targets;
   std::map<size_t, std::vector<std::string>> received;
@@ -115,17 +116,14 @@ struct TlsWsServer::Impl {
         if (ec) return self->closed();
         std::string text = beast::buffers_to_string(self->buffer_.data());
         self->buffer_.clear();
-        bool answer = false;
+        Responder responder;
         {
           std::lock_guard lock(self->server_.mu);
           self->server_.received[self->number_].push_back(text);
-          answer = self->server_.answer_heartbeats;
+          if (self->server_.answer) responder = self->server_.responder;
         }
-        const size_t at = text.find("\"id\":");
-        if (answer && text.find("LIST_SUBSCRIPTIONS") != std::string::npos &&
-            at != std::string::npos) {
-          const std::string id = text.substr(at + 5, text.find('}', at) - at - 5);
-          self->act(Send{R"({"result":["!forceOrder@arr"],"id":)" + id + "}"});
+        if (responder) {
+          for (std::string& reply : responder(text)) self->act(Send{std::move(reply)});
         }
         self->read();
       });
@@ -215,7 +213,8 @@ struct TlsWsServer::Impl {
 };
 
 TlsWsServer::TlsWsServer() : impl_(std::make_unique<Impl>()) {
-  sluice::testing::TestCertificates certs = sluice::testing::make_test_certificates("sluice test CA");
+  sluice::testing::TestCertificates certs =
+      sluice::testing::make_test_certificates("sluice test CA");
   static int counter = 0;
   impl_->dir = std::filesystem::temp_directory_path() /
                ("sluice_ws_server_" + std::to_string(::getpid()) + "_" + std::to_string(++counter));
@@ -271,9 +270,13 @@ void TlsWsServer::refuse_next(size_t n) {
   std::lock_guard lock(impl_->mu);
   impl_->refuse = n;
 }
-void TlsWsServer::answer_heartbeats(bool answer) {
+void TlsWsServer::set_responder(Responder responder) {
   std::lock_guard lock(impl_->mu);
-  impl_->answer_heartbeats = answer;
+  impl_->responder = std::move(responder);
+}
+void TlsWsServer::answer(bool answer) {
+  std::lock_guard lock(impl_->mu);
+  impl_->answer = answer;
 }
 
 size_t TlsWsServer::opened() const {
@@ -310,8 +313,7 @@ std::vector<std::chrono::steady_clock::time_point> TlsWsServer::refused_at() con
   return impl_->refused_at;
 }
 
-bool TlsWsServer::wait_until(const std::function<bool()>& pred,
-                             std::chrono::milliseconds timeout) {
+bool TlsWsServer::wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!pred()) {
     if (std::chrono::steady_clock::now() >= deadline) return pred();
@@ -320,4 +322,4 @@ bool TlsWsServer::wait_until(const std::function<bool()>& pred,
   return true;
 }
 
-}  // namespace sluice::binance::testing
+}  // namespace sluice::ws::testing

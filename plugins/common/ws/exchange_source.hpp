@@ -1,0 +1,80 @@
+// The shared skeleton of an exchange liquidation source: live over the WebSocket client or
+// replayed from a file, every message optionally recorded (record_to), liquidations
+// de-duplicated across connections, bad messages counted by reason and logged with a rate
+// limit. A concrete source says what to send (subscriptions, heartbeats) and how to read a
+// message; it builds events in builder() and hands them to emit().
+//
+// Options read here (each plugin declares them in its own schema, with its own defaults):
+// url, ca_file, replay_file, timing, speed, record_to, heartbeat, heartbeat_timeout,
+// reconnect_min, reconnect_max.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dedup.hpp"
+#include "replay.hpp"
+#include "sluice/sdk.hpp"
+#include "ws_client.hpp"
+
+namespace sluice::ws {
+
+class ExchangeSource : public Source {
+ public:
+  void run(SourceContext& ctx) override;
+
+ protected:
+  // `live` carries what the options do not say (user agent, heartbeat name); the options fill
+  // in the rest. Throws OptionError naming the option.
+  ExchangeSource(const Host& host, const Config& config, ClientOptions live);
+
+  // Sent after each connection opens.
+  virtual std::vector<std::string> open_messages() = 0;
+  virtual std::string heartbeat_message(int64_t request_id) = 0;
+  // One message, live or replayed (already recorded). Returns what the client needs to know;
+  // keep_going = false once an emit reported that the pipeline is stopping.
+  virtual Received on_message(SourceContext& ctx, std::string_view text, int64_t recv_ns) = 0;
+
+  // Counts source_parse_errors_total{reason} and logs why (the first 10, then every 1000th),
+  // naming the replay file and line when replaying, and quoting the start of the message.
+  void bad_message(std::string_view reason, std::string_view why, std::string_view text);
+  // False (and counts source_duplicates_total) when this liquidation was already emitted.
+  bool first_sighting(std::string_view symbol, int64_t trade_time_ms, double quantity,
+                      int64_t recv_ns);
+  // The builder to fill (reset) before emit().
+  EventBuilder& builder() {
+    builder_.reset();
+    return builder_;
+  }
+  // Waits for the event's turn when replaying with original timing (the recorded receive time,
+  // else event_ns), sets id, ingest time and source, and emits; false when stopping.
+  bool emit(SourceContext& ctx, int64_t event_ns);
+
+  const Host& host() const { return host_; }
+  bool replaying() const { return replaying_; }
+  const ClientOptions& live_options() const { return live_; }
+
+ private:
+  class LiveHandler;
+  void run_replay(SourceContext& ctx);
+
+  Host host_;
+  std::string source_;
+  std::string replay_file_;
+  replay::Timing timing_;
+  ClientOptions live_;
+  Deduplicator dedup_;
+  std::unique_ptr<replay::Recorder> recorder_;
+  replay::Pacer pacer_;
+  EventBuilder builder_;
+  uint64_t next_id_ = 1;
+  uint64_t bad_messages_ = 0;
+  bool replaying_ = false;
+  uint64_t replay_line_ = 0;
+  int64_t replay_recv_ns_ = 0;
+};
+
+}  // namespace sluice::ws
