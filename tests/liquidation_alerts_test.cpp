@@ -89,7 +89,7 @@ TEST(LiquidationAlerts, LiveBinanceToLlmOrRulesToTelegramAndSlackThroughFailures
   // Telegram rate-limits the first SOLUSDT message once; Slack's channel is archived for
   // ETHUSDT.
   std::atomic<int> sol_seen{0};
-  services.telegram.set_handler([&](const RecordedRequest& q) {
+  services.on_telegram_send([&](const RecordedRequest& q) {
     if (q.body.find("SOLUSDT") != std::string::npos && sol_seen++ == 0) {
       return Reply::json(429, R"({"ok":false,"error_code":429,"description":"Too Many Requests: )"
                               R"(retry after 1","parameters":{"retry_after":1}})");
@@ -215,6 +215,52 @@ TEST(LiquidationAlerts, LiveBinanceToLlmOrRulesToTelegramAndSlackThroughFailures
   EXPECT_NE(metrics.find("sluice_alert_latency_seconds_count{node=\"telegram\"} 3\n"),
             std::string::npos)
       << metrics;
+}
+
+// The desk raises the threshold from Telegram while the pipeline runs: the filter reads the new
+// value at once, and a stranger's attempt is refused.
+TEST(LiquidationAlerts, SetthresholdFromTelegramChangesWhatTheLiveFilterLetsThrough) {
+  LiveServices services;
+  ChildProcess child({sluice_binary(), "run", kPipeline, "--admin-port", "0"}, services.env(),
+                     services.dir.path());
+  ASSERT_TRUE(TlsWsServer::wait_until([&] { return services.binance.opened() >= 1; }))
+      << child.stderr_text();
+  const uint16_t port = admin_port(child);
+  ASSERT_NE(port, 0) << child.stderr_text();
+  auto texts = [&] {
+    std::vector<std::string> out;
+    for (const RecordedRequest& q : services.telegram_messages()) out.push_back(text_of(q));
+    return out;
+  };
+  auto count_with = [&](const std::string& needle) {
+    size_t n = 0;
+    for (const std::string& t : texts()) n += t.find(needle) != std::string::npos ? 1 : 0;
+    return n;
+  };
+
+  // $1.28M passes the $100K threshold.
+  services.binance.send(1, LiveServices::liquidation_frame("BTCUSDT", "SELL", 64000, 20));
+  ASSERT_TRUE(TlsWsServer::wait_until([&] { return count_with("BTCUSDT") == 1; }))
+      << child.stderr_text();
+
+  services.push_telegram_command(31337, "/setthreshold 1");
+  services.push_telegram_command(kTestAdminId, "/setthreshold 2000000");
+  ASSERT_TRUE(TlsWsServer::wait_until([&] { return count_with("2,000,000") >= 1; }))
+      << child.stderr_text();
+  EXPECT_EQ(count_with("Not authorised"), 1u);
+  const std::string settings = loopback_http(port, "GET", "/settings");
+  EXPECT_NE(settings.find("\"min_alert_usd\":2000000"), std::string::npos) << settings;
+
+  // Now $1.28M is below the threshold and $2.5M is not.
+  services.binance.send(1, LiveServices::liquidation_frame("BTCUSDT", "SELL", 64000, 20));
+  services.binance.send(1, LiveServices::liquidation_frame("SOLUSDT", "SELL", 250, 10000));
+  ASSERT_TRUE(TlsWsServer::wait_until([&] { return count_with("SOLUSDT") == 1; }))
+      << child.stderr_text();
+  EXPECT_EQ(count_with("BTCUSDT"), 1u);
+
+  child.signal(SIGTERM);
+  ASSERT_EQ(child.wait(std::chrono::seconds(30)), 0) << child.stderr_text();
+  EXPECT_EQ(child.stderr_text().find(kTestBotToken), std::string::npos);
 }
 
 }  // namespace

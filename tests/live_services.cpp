@@ -55,8 +55,30 @@ LiveServices::LiveServices() {
     }
     return Reply::json(200, llm_answer(symbol));
   });
-  telegram.set_handler([](const RecordedRequest&) {
+  on_send_ = [](const RecordedRequest&) {
     return Reply::json(200, R"({"ok":true,"result":{"message_id":1,"chat":{"id":4242}}})");
+  };
+  telegram.set_handler([this](const RecordedRequest& q) {
+    std::unique_lock lock(mu_);
+    if (q.target.ends_with("/getUpdates")) {
+      const json body = json::parse(q.body, nullptr, false);
+      const int64_t offset = body.is_object() ? body.value("offset", int64_t{0}) : 0;
+      json result = json::array();
+      for (const json& u : updates_) {
+        if (u["update_id"].get<int64_t>() >= offset) result.push_back(u);
+      }
+      const json reply = {{"ok", true}, {"result", result}};
+      if (result.empty()) {
+        return Reply::json(200, reply.dump()).after(std::chrono::milliseconds(150));
+      }
+      return Reply::json(200, reply.dump());
+    }
+    if (!q.target.ends_with("/sendMessage")) {
+      return Reply::json(200, R"({"ok":true,"result":true})");
+    }
+    auto handler = on_send_;
+    lock.unlock();
+    return handler(q);
   });
   slack.set_handler([](const RecordedRequest&) { return Reply::text(200, "ok"); });
 
@@ -68,6 +90,26 @@ LiveServices::LiveServices() {
   ca_bundle_ = dir.write("test-ca-bundle.pem", bundle);
 }
 
+void LiveServices::on_telegram_send(std::function<Reply(const RecordedRequest&)> handler) {
+  std::lock_guard lock(mu_);
+  on_send_ = std::move(handler);
+}
+
+void LiveServices::push_telegram_command(int64_t user_id, const std::string& text) {
+  std::lock_guard lock(mu_);
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  const int64_t id = next_update_id_++;
+  updates_.push_back({{"update_id", id},
+                      {"message",
+                       {{"message_id", id},
+                        {"from", {{"id", user_id}, {"is_bot", false}, {"first_name", "Desk"}}},
+                        {"chat", {{"id", 4242}, {"type", "private"}}},
+                        {"date", now_s},
+                        {"text", text}}}});
+}
+
 std::map<std::string, std::string> LiveServices::env() const {
   return {{"BINANCE_WS_URL", binance.url("/market/ws/!forceOrder@arr")},
           {"LLM_BASE_URL", llm.url("/v1")},
@@ -75,6 +117,7 @@ std::map<std::string, std::string> LiveServices::env() const {
           {"TELEGRAM_API_BASE", telegram.base_url()},
           {"TELEGRAM_BOT_TOKEN", kTestBotToken},
           {"TELEGRAM_CHAT_ID", kTestChatId},
+          {"TELEGRAM_ADMIN_ID", std::to_string(kTestAdminId)},
           {"SLACK_WEBHOOK_URL", slack.url(kTestSlackPath)},
           {"SSL_CERT_FILE", ca_bundle_},
           {"SLUICE_OUT_DIR", dir.path()}};

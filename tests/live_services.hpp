@@ -6,9 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "http_test_server.hpp"
 #include "pipeline_runner.hpp"
@@ -20,6 +24,7 @@ namespace sluice::testing {
 inline constexpr const char* kTestLlmKey = "sk-test-LLMKEY-0123456789";
 inline constexpr const char* kTestBotToken = "123456:TEST-BOT-TOKEN-abcdef";
 inline constexpr const char* kTestChatId = "4242";
+inline constexpr int64_t kTestAdminId = 777;  // TELEGRAM_ADMIN_ID: may use the bot's commands
 inline constexpr const char* kTestSlackPath = "/services/T0TEST/B0TEST/SLACKSECRET42";
 
 class LiveServices {
@@ -34,6 +39,12 @@ class LiveServices {
 
   std::map<std::string, std::string> env() const;
 
+  // How the Telegram stand-in answers sendMessage (default: ok). getUpdates is answered from
+  // the queue of pushed updates, else with an empty result after a short wait (a long poll).
+  void on_telegram_send(std::function<Reply(const RecordedRequest&)> handler);
+  // A user's message to the bot in the alert chat, delivered by the next getUpdates.
+  void push_telegram_command(int64_t user_id, const std::string& text);
+
   // A Binance forceOrder frame (the real wire format) traded now.
   static std::string liquidation_frame(const std::string& symbol, const std::string& side,
                                        double price, double quantity);
@@ -42,6 +53,10 @@ class LiveServices {
 
  private:
   std::string ca_bundle_;
+  std::mutex mu_;
+  std::function<Reply(const RecordedRequest&)> on_send_;
+  std::vector<nlohmann::json> updates_;
+  int64_t next_update_id_ = 1000;
 };
 
 }  // namespace sluice::testing

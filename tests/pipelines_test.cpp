@@ -43,6 +43,7 @@ std::map<std::string, std::string> validation_env(const std::string& path) {
   return {{"LLM_API_KEY", kTestLlmKey},
           {"TELEGRAM_BOT_TOKEN", kTestBotToken},
           {"TELEGRAM_CHAT_ID", kTestChatId},
+          {"TELEGRAM_ADMIN_ID", std::to_string(kTestAdminId)},
           {"SLACK_WEBHOOK_URL", std::string("https://hooks.slack.com") + kTestSlackPath}};
 }
 
