@@ -6,59 +6,12 @@
 #include <utility>
 
 #include "sluice/event_json.hpp"
+#include "sluice/sdk.hpp"
 
 namespace sluice::http {
 namespace {
 
 namespace mstch = kainjow::mustache;
-
-std::string escape_html(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string escape_slack(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // Bytes of the character starting at p and its UTF-16 length; an invalid byte is 1 and 1.
 std::pair<size_t, size_t> next_char(const unsigned char* p, const unsigned char* end) {
@@ -78,16 +31,14 @@ struct EventTemplate::Impl {
 EventTemplate::EventTemplate(const std::string& text, Escape escape)
     : impl_(std::make_unique<Impl>(text)) {
   if (!impl_->tmpl.is_valid()) throw std::invalid_argument(impl_->tmpl.error_message());
-  switch (escape) {
-    case Escape::kNone:
-      impl_->tmpl.set_custom_escape([](const std::string& s) { return s; });
-      break;
-    case Escape::kHtml:
-      impl_->tmpl.set_custom_escape(escape_html);
-      break;
-    case Escape::kSlack:
-      impl_->tmpl.set_custom_escape(escape_slack);
-      break;
+  impl_->tmpl.set_custom_escape([escape](const std::string& s) { return http::escape(s, escape); });
+}
+
+EventTemplate compile_template(const std::string& key, const std::string& text, Escape escape) {
+  try {
+    return EventTemplate(text, escape);
+  } catch (const std::invalid_argument& e) {
+    throw OptionError(key, e.what());
   }
 }
 
@@ -108,6 +59,29 @@ std::string EventTemplate::render(const EventView& event) const {
   if (event.event_time_ns() != 0) append_rfc3339(time, event.event_time_ns());
   data.set("_event_time", time);
   return impl_->tmpl.render(data);
+}
+
+std::string escape(std::string_view s, Escape escape) {
+  if (escape == Escape::kNone) return std::string(s);
+  const bool quotes = escape == Escape::kHtml;
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '&') {
+      out += "&amp;";
+    } else if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else if (quotes && c == '"') {
+      out += "&quot;";
+    } else if (quotes && c == '\'') {
+      out += "&#39;";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
 }
 
 std::string field_text(const fb::Field& f) {

@@ -35,6 +35,12 @@ class EventTemplate {
   std::unique_ptr<Impl> impl_;
 };
 
+// The template `text` of option `key`, compiled; a malformed one throws OptionError naming key.
+EventTemplate compile_template(const std::string& key, const std::string& text, Escape escape);
+
+// s escaped as {{name}} escapes a value.
+std::string escape(std::string_view s, Escape escape);
+
 // The text as a field value would render in a template ("" for null and bytes).
 std::string field_text(const fb::Field& field);
 
