@@ -7,11 +7,10 @@
 // it is a secret and never appears in logs or errors.
 #pragma once
 
-#include <memory>
-#include <string>
+#include <array>
 
-#include "delivery.hpp"
 #include "message.hpp"
+#include "poster.hpp"
 #include "sluice/sdk.hpp"
 
 namespace sluice::slack_sink {
@@ -22,7 +21,7 @@ inline constexpr size_t kMaxSectionText = 3000;
 inline constexpr size_t kMaxText = 40000;
 
 // clang-format off
-inline constexpr sluice_option_spec kOptions[] = {
+inline constexpr auto kOptions = http::option_list(std::to_array<sluice_option_spec>({
     {.key = "url", .type = SLUICE_OPT_SECRET, .default_toml = nullptr, .required = 1,
      .description = "Incoming webhook URL (https://hooks.slack.com/services/...)",
      .choices = nullptr},
@@ -36,24 +35,7 @@ inline constexpr sluice_option_spec kOptions[] = {
     {.key = "blocks", .type = SLUICE_OPT_BOOL, .default_toml = "true", .required = 0,
      .description = "Also send the text as a section block (text stays the notification)",
      .choices = nullptr},
-    {.key = "min_interval", .type = SLUICE_OPT_DURATION, .default_toml = "\"1s\"", .required = 0,
-     .description = "Least time between two messages to the webhook", .choices = nullptr},
-    {.key = "timeout", .type = SLUICE_OPT_DURATION, .default_toml = "\"10s\"", .required = 0,
-     .description = "Deadline of one attempt", .choices = nullptr},
-    {.key = "max_retries", .type = SLUICE_OPT_INT, .default_toml = "5", .required = 0,
-     .description = "Retries after the first attempt (429, 5xx, timeouts, connection errors)",
-     .choices = nullptr},
-    {.key = "retry_backoff", .type = SLUICE_OPT_DURATION, .default_toml = "\"500ms\"",
-     .required = 0, .description = "Backoff base: retry n waits up to base * 2^n (full jitter)",
-     .choices = nullptr},
-    {.key = "retry_backoff_max", .type = SLUICE_OPT_DURATION, .default_toml = "\"30s\"",
-     .required = 0, .description = "Longest backoff between retries", .choices = nullptr},
-    {.key = "ca_file", .type = SLUICE_OPT_STRING, .default_toml = nullptr, .required = 0,
-     .description = "PEM file of CAs trusted instead of the system store", .choices = nullptr},
-    {.key = "insecure_skip_verify", .type = SLUICE_OPT_BOOL, .default_toml = "false",
-     .required = 0, .description = "Skip TLS certificate checks (testing only)",
-     .choices = nullptr},
-};
+}), http::chat_webhook_options("\"1s\""));
 // clang-format on
 
 class SlackSink final : public Sink {
@@ -63,12 +45,9 @@ class SlackSink final : public Sink {
   void consume(Call call) override;
 
  private:
-  Host host_;
-  std::string url_;
   http::EventTemplate template_;
   bool blocks_;
-  std::chrono::nanoseconds timeout_;
-  std::unique_ptr<http::Delivery> delivery_;
+  http::Poster poster_;
 };
 
 }  // namespace sluice::slack_sink
