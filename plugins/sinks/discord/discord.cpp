@@ -3,25 +3,27 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace sluice::discord_sink {
 namespace {
 
 using Json = nlohmann::json;
 
-http::EventTemplate compile(const std::string& key, const std::string& text) {
-  try {
-    return http::EventTemplate(text, http::Escape::kNone);
-  } catch (const std::invalid_argument& e) {
-    throw OptionError(key, e.what());
-  }
-}
-
 // Embed colours by which side was liquidated: red for longs, green for shorts.
 constexpr int kLongColor = 0xE74C3C;
 constexpr int kShortColor = 0x2ECC71;
+
+// The embed_fields option: Discord shows at most kMaxEmbedFields fields in an embed.
+std::vector<std::string> embed_fields(const Config& config) {
+  std::vector<std::string> names = config.strings("embed_fields");
+  if (names.size() > kMaxEmbedFields) {
+    throw OptionError("embed_fields", "must name at most 25 fields");
+  }
+  return names;
+}
 
 }  // namespace
 
@@ -49,40 +51,13 @@ http::Verdict classify(const http::Response& r) {
 }
 
 DiscordSink::DiscordSink(const Host& host, const Config& config)
-    : host_(host),
-      url_(config.str("url")),
-      content_(compile("template", config.str("template"))),
+    : content_(http::compile_template("template", config.str("template"), http::Escape::kNone)),
       username_(config.str("username", "")),
       embed_(config.flag("embed")),
-      embed_title_(compile("embed_title", config.str("embed_title"))),
-      embed_fields_(config.strings("embed_fields")),
-      timeout_(config.duration("timeout")) {
-  std::string error;
-  const auto url = http::parse_url(url_, &error);
-  if (!url) throw OptionError("url", error);
-  if (timeout_.count() <= 0) throw OptionError("timeout", "must be positive");
-  if (embed_fields_.size() > kMaxEmbedFields) {
-    throw OptionError("embed_fields", "must name at most 25 fields");
-  }
-  const int64_t retries = config.i64("max_retries");
-  if (retries < 0) throw OptionError("max_retries", "must not be negative");
-  http::DeliveryOptions d;
-  d.service = "discord";
-  d.max_retries = static_cast<int>(retries);
-  d.backoff_base = config.duration("retry_backoff");
-  d.backoff_max = config.duration("retry_backoff_max");
-  d.ordered = true;
-  d.min_interval = config.duration("min_interval");
-  d.client.ca_file = config.str("ca_file", "");
-  d.client.insecure_skip_verify = config.flag("insecure_skip_verify");
-  d.client.max_connections = 1;
-  d.client.redact = {url_, url->target};
-  try {
-    delivery_ = std::make_unique<http::Delivery>(host_, std::move(d), classify);
-  } catch (const std::runtime_error& e) {
-    throw OptionError("ca_file", e.what());
-  }
-}
+      embed_title_(
+          http::compile_template("embed_title", config.str("embed_title"), http::Escape::kNone)),
+      embed_fields_(embed_fields(config)),
+      poster_(host, config, http::chat_webhook("discord", "application/json", classify)) {}
 
 void DiscordSink::consume(Call call) {
   const EventView ev = call.event();
@@ -110,17 +85,11 @@ void DiscordSink::consume(Call call) {
     }
     body["embeds"] = Json::array({std::move(embed)});
   }
-  http::Request req;
-  req.method = "POST";
-  req.url = url_;
-  req.timeout = timeout_;
-  req.headers = {{"Content-Type", "application/json"}};
-  req.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-  delivery_->deliver(std::move(call), std::move(req));
+  poster_.post(std::move(call), body);
 }
 
 }  // namespace sluice::discord_sink
 
 SLUICE_PLUGIN(sluice::discord_sink::DiscordSink, "discord", "1.0.0",
               "Posts each event to a Discord webhook, in order, honouring rate limits",
-              sluice::discord_sink::kOptions);
+              sluice::discord_sink::kOptions.specs);

@@ -7,12 +7,12 @@
 // webhook URL embeds a token: it is a secret and never appears in logs or errors.
 #pragma once
 
-#include <memory>
+#include <array>
 #include <string>
 #include <vector>
 
-#include "delivery.hpp"
 #include "message.hpp"
+#include "poster.hpp"
 #include "sluice/sdk.hpp"
 
 namespace sluice::discord_sink {
@@ -24,7 +24,7 @@ inline constexpr size_t kMaxFieldValue = 1024;
 inline constexpr size_t kMaxEmbedFields = 25;
 
 // clang-format off
-inline constexpr sluice_option_spec kOptions[] = {
+inline constexpr auto kOptions = http::option_list(std::to_array<sluice_option_spec>({
     {.key = "url", .type = SLUICE_OPT_SECRET, .default_toml = nullptr, .required = 1,
      .description = "Webhook URL (https://discord.com/api/webhooks/ID/TOKEN)",
      .choices = nullptr},
@@ -47,24 +47,7 @@ inline constexpr sluice_option_spec kOptions[] = {
      .default_toml = "[\"exchange\", \"side\", \"price\", \"quantity\", \"notional_usd\"]",
      .required = 0, .description = "Event fields shown in the embed (missing ones are skipped)",
      .choices = nullptr},
-    {.key = "min_interval", .type = SLUICE_OPT_DURATION, .default_toml = "\"0s\"", .required = 0,
-     .description = "Least time between two messages to the webhook", .choices = nullptr},
-    {.key = "timeout", .type = SLUICE_OPT_DURATION, .default_toml = "\"10s\"", .required = 0,
-     .description = "Deadline of one attempt", .choices = nullptr},
-    {.key = "max_retries", .type = SLUICE_OPT_INT, .default_toml = "5", .required = 0,
-     .description = "Retries after the first attempt (429, 5xx, timeouts, connection errors)",
-     .choices = nullptr},
-    {.key = "retry_backoff", .type = SLUICE_OPT_DURATION, .default_toml = "\"500ms\"",
-     .required = 0, .description = "Backoff base: retry n waits up to base * 2^n (full jitter)",
-     .choices = nullptr},
-    {.key = "retry_backoff_max", .type = SLUICE_OPT_DURATION, .default_toml = "\"30s\"",
-     .required = 0, .description = "Longest backoff between retries", .choices = nullptr},
-    {.key = "ca_file", .type = SLUICE_OPT_STRING, .default_toml = nullptr, .required = 0,
-     .description = "PEM file of CAs trusted instead of the system store", .choices = nullptr},
-    {.key = "insecure_skip_verify", .type = SLUICE_OPT_BOOL, .default_toml = "false",
-     .required = 0, .description = "Skip TLS certificate checks (testing only)",
-     .choices = nullptr},
-};
+}), http::chat_webhook_options("\"0s\""));
 // clang-format on
 
 // Discord's answer classified: 429 waits the body's retry_after, other statuses as
@@ -78,15 +61,12 @@ class DiscordSink final : public Sink {
   void consume(Call call) override;
 
  private:
-  Host host_;
-  std::string url_;
   http::EventTemplate content_;
   std::string username_;
   bool embed_;
   http::EventTemplate embed_title_;
   std::vector<std::string> embed_fields_;
-  std::chrono::nanoseconds timeout_;
-  std::unique_ptr<http::Delivery> delivery_;
+  http::Poster poster_;
 };
 
 }  // namespace sluice::discord_sink
