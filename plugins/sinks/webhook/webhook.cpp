@@ -18,68 +18,53 @@ bool is_token(std::string_view s) {
   return true;
 }
 
+// The headers option: each a header name with a string value on one line.
+http::Headers extra_headers(const Config& config) {
+  http::Headers headers;
+  if (!config.has("headers")) return headers;
+  for (const auto& [name, value] : config.at("headers").items()) {
+    if (!is_token(name)) throw OptionError("headers", "'" + name + "' is not a header name");
+    if (!value.is_string()) throw OptionError("headers", "'" + name + "' must be a string");
+    std::string v = value.get<std::string>();
+    if (has_line_break(v)) {
+      throw OptionError("headers", "'" + name + "' must not contain line breaks");
+    }
+    headers.emplace_back(name, std::move(v));
+  }
+  return headers;
+}
+
+// What the webhook sink delivers with: max_connections at once, the secret kept out of messages.
+http::PostSetup setup(const Config& config, const std::string& secret) {
+  const int64_t conns = config.i64("max_connections");
+  if (conns < 1) throw OptionError("max_connections", "must be at least 1");
+  http::PostSetup s;
+  s.service = "webhook";
+  s.max_connections = static_cast<size_t>(conns);
+  s.redact = {secret};
+  return s;
+}
+
 }  // namespace
 
 WebhookSink::WebhookSink(const Host& host, const Config& config)
-    : host_(host),
-      url_(config.str("url")),
-      secret_(config.str("secret", "")),
+    : secret_(config.str("secret", "")),
       json_{.metadata = config.flag("metadata")},
-      timeout_(config.duration("timeout")) {
-  std::string error;
-  if (!http::parse_url(url_, &error)) throw OptionError("url", error);
-  if (config.has("headers")) {
-    for (const auto& [name, value] : config.at("headers").items()) {
-      if (!is_token(name)) throw OptionError("headers", "'" + name + "' is not a header name");
-      if (!value.is_string()) throw OptionError("headers", "'" + name + "' must be a string");
-      const std::string v = value.get<std::string>();
-      if (has_line_break(v)) {
-        throw OptionError("headers", "'" + name + "' must not contain line breaks");
-      }
-      headers_.emplace_back(name, v);
-    }
-  }
-  if (timeout_.count() <= 0) throw OptionError("timeout", "must be positive");
-  const int64_t retries = config.i64("max_retries");
-  if (retries < 0) throw OptionError("max_retries", "must not be negative");
-  const int64_t conns = config.i64("max_connections");
-  if (conns < 1) throw OptionError("max_connections", "must be at least 1");
-  http::DeliveryOptions d;
-  d.service = "webhook";
-  d.max_retries = static_cast<int>(retries);
-  d.backoff_base = config.duration("retry_backoff");
-  d.backoff_max = config.duration("retry_backoff_max");
-  d.client.ca_file = config.str("ca_file", "");
-  d.client.insecure_skip_verify = config.flag("insecure_skip_verify");
-  d.client.max_connections = static_cast<size_t>(conns);
-  d.client.redact = {secret_};
-  try {
-    delivery_ = std::make_unique<http::Delivery>(host_, std::move(d), [](const http::Response& r) {
-      return http::classify_http(r, "webhook");
-    });
-  } catch (const std::runtime_error& e) {
-    throw OptionError("ca_file", e.what());
-  }
-}
+      poster_(host, config, setup(config, secret_)),
+      headers_(extra_headers(config)) {}
 
 void WebhookSink::consume(Call call) {
-  http::Request req;
-  req.method = "POST";
-  req.url = url_;
-  req.timeout = timeout_;
-  append_event_json(req.body, call.event(), json_);
-  req.headers.reserve(headers_.size() + 2);
-  req.headers.emplace_back("Content-Type", "application/json");
-  for (const auto& h : headers_) req.headers.push_back(h);
+  std::string body;
+  append_event_json(body, call.event(), json_);
+  http::Headers headers = headers_;
   if (!secret_.empty()) {
-    req.headers.emplace_back("X-Sluice-Signature",
-                             "sha256=" + http::hmac_sha256_hex(secret_, req.body));
+    headers.emplace_back("X-Sluice-Signature", "sha256=" + http::hmac_sha256_hex(secret_, body));
   }
-  delivery_->deliver(std::move(call), std::move(req));
+  poster_.post(std::move(call), std::move(body), std::move(headers));
 }
 
 }  // namespace sluice::webhook_sink
 
 SLUICE_PLUGIN(sluice::webhook_sink::WebhookSink, "webhook", "1.0.0",
               "POSTs each event as JSON to a URL, signed and retried",
-              sluice::webhook_sink::kOptions);
+              sluice::webhook_sink::kOptions.specs);

@@ -5,46 +5,42 @@
 // once (the runtime's max_in_flight caps them).
 #pragma once
 
-#include <memory>
+#include <array>
 #include <string>
 
-#include "delivery.hpp"
+#include "poster.hpp"
 #include "sluice/event_json.hpp"
 #include "sluice/sdk.hpp"
 
 namespace sluice::webhook_sink {
 
 // clang-format off
-inline constexpr sluice_option_spec kOptions[] = {
-    {.key = "url", .type = SLUICE_OPT_STRING, .default_toml = nullptr, .required = 1,
-     .description = "http:// or https:// URL the events are POSTed to", .choices = nullptr},
-    {.key = "headers", .type = SLUICE_OPT_TABLE, .default_toml = nullptr, .required = 0,
-     .description = "Extra request headers, name = \"value\"", .choices = nullptr},
-    {.key = "secret", .type = SLUICE_OPT_SECRET, .default_toml = nullptr, .required = 0,
-     .description = "Signs each body: X-Sluice-Signature: sha256=<hex HMAC-SHA256 of the body>",
-     .choices = nullptr},
-    {.key = "metadata", .type = SLUICE_OPT_BOOL, .default_toml = "true", .required = 0,
-     .description = "Include id, times, source, key, attrs and hops under \"_sluice\"",
-     .choices = nullptr},
-    {.key = "timeout", .type = SLUICE_OPT_DURATION, .default_toml = "\"10s\"", .required = 0,
-     .description = "Deadline of one attempt: connect, TLS, send and the whole response",
-     .choices = nullptr},
-    {.key = "max_retries", .type = SLUICE_OPT_INT, .default_toml = "3", .required = 0,
-     .description = "Retries after the first attempt (timeouts, connection errors, 5xx, 429)",
-     .choices = nullptr},
-    {.key = "retry_backoff", .type = SLUICE_OPT_DURATION, .default_toml = "\"200ms\"",
-     .required = 0, .description = "Backoff base: retry n waits up to base * 2^n (full jitter)",
-     .choices = nullptr},
-    {.key = "retry_backoff_max", .type = SLUICE_OPT_DURATION, .default_toml = "\"10s\"",
-     .required = 0, .description = "Longest backoff between retries", .choices = nullptr},
-    {.key = "max_connections", .type = SLUICE_OPT_INT, .default_toml = "4", .required = 0,
-     .description = "Kept-alive connections to the server at most", .choices = nullptr},
-    {.key = "ca_file", .type = SLUICE_OPT_STRING, .default_toml = nullptr, .required = 0,
-     .description = "PEM file of CAs trusted instead of the system store", .choices = nullptr},
-    {.key = "insecure_skip_verify", .type = SLUICE_OPT_BOOL, .default_toml = "false",
-     .required = 0, .description = "Skip TLS certificate checks (testing only)",
-     .choices = nullptr},
-};
+inline constexpr auto kOptions = http::option_list(
+    std::to_array<sluice_option_spec>({
+        {.key = "url", .type = SLUICE_OPT_STRING, .default_toml = nullptr, .required = 1,
+         .description = "http:// or https:// URL the events are POSTed to", .choices = nullptr},
+        {.key = "headers", .type = SLUICE_OPT_TABLE, .default_toml = nullptr, .required = 0,
+         .description = "Extra request headers, name = \"value\"", .choices = nullptr},
+        {.key = "secret", .type = SLUICE_OPT_SECRET, .default_toml = nullptr, .required = 0,
+         .description = "Signs each body: X-Sluice-Signature: sha256=<hex HMAC-SHA256 of the body>",
+         .choices = nullptr},
+        {.key = "metadata", .type = SLUICE_OPT_BOOL, .default_toml = "true", .required = 0,
+         .description = "Include id, times, source, key, attrs and hops under \"_sluice\"",
+         .choices = nullptr},
+    }),
+    http::retry_options({
+        .timeout_description = "Deadline of one attempt: connect, TLS, send and the whole response",
+        .max_retries = "3",
+        .max_retries_description =
+            "Retries after the first attempt (timeouts, connection errors, 5xx, 429)",
+        .retry_backoff = "\"200ms\"",
+        .retry_backoff_max = "\"10s\"",
+    }),
+    std::to_array<sluice_option_spec>({
+        {.key = "max_connections", .type = SLUICE_OPT_INT, .default_toml = "4", .required = 0,
+         .description = "Kept-alive connections to the server at most", .choices = nullptr},
+    }),
+    http::tls_options());
 // clang-format on
 
 class WebhookSink final : public Sink {
@@ -54,13 +50,10 @@ class WebhookSink final : public Sink {
   void consume(Call call) override;
 
  private:
-  Host host_;
-  std::string url_;
-  http::Headers headers_;
   std::string secret_;
   JsonOptions json_;
-  std::chrono::nanoseconds timeout_;
-  std::unique_ptr<http::Delivery> delivery_;
+  http::Poster poster_;
+  http::Headers headers_;
 };
 
 }  // namespace sluice::webhook_sink
