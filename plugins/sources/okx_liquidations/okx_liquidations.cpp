@@ -159,7 +159,12 @@ void OkxSource::run(SourceContext& ctx) {
     o.ca_file = live_options().ca_file;
     o.user_agent = "sluice-okx-liquidations";
     http_ = std::make_unique<http::Client>(std::move(o));
-    if (!fetch_now(ctx)) {
+    const bool loaded = fetch_now(ctx);
+    if (ctx.stopping()) {
+      http_->shutdown();
+      return;
+    }
+    if (!loaded) {
       host().warn("continuing with " + std::to_string(contracts()->size()) +
                   " configured contract values; liquidations of other instruments are skipped "
                   "until the instruments load");

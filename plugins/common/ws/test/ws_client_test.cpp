@@ -9,6 +9,10 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
 #include "dedup.hpp"
 #include "sluice/testing.hpp"
 #include "tls_ws_server.hpp"
@@ -189,6 +193,39 @@ TEST(WsClient, UnansweredHeartbeatIsNamedInTheLog) {
   stop.stop();
   runner.join();
   EXPECT_TRUE(host.logged(SLUICE_LOG_WARN, "no reply to ping within 30 ms; reconnecting in"));
+}
+
+// ws:// (no TLS): a one-connection plain WebSocket server that records the first message and
+// answers with "plain".
+TEST(WsClient, PlainWsUrlsConnectWithoutTls) {
+  namespace asio = boost::asio;
+  namespace websocket = boost::beast::websocket;
+  asio::io_context server_io;
+  asio::ip::tcp::acceptor acceptor(server_io, {asio::ip::make_address("127.0.0.1"), 0});
+  const uint16_t port = acceptor.local_endpoint().port();
+  std::string first_message;
+  std::thread server([&] {
+    websocket::stream<asio::ip::tcp::socket> ws(acceptor.accept());
+    ws.accept();
+    boost::beast::flat_buffer buffer;
+    ws.read(buffer);
+    first_message = boost::beast::buffers_to_string(buffer.data());
+    ws.text(true);
+    ws.write(asio::buffer(std::string("plain")));
+    boost::system::error_code ignored;
+    ws.read(buffer, ignored);  // until the client goes away
+  });
+  sluice::testkit::TestHost host;
+  TestHandler handler(1);
+  StopFlag stop;
+  ClientOptions o;
+  o.url = "ws://127.0.0.1:" + std::to_string(port) + "/plain";
+  Client client(o, handler, sluice::Host(host.raw()));
+  auto ctx = stop.ctx();
+  client.run(ctx);
+  server.join();
+  EXPECT_EQ(first_message, "sub-a");
+  EXPECT_EQ(handler.data(), (std::vector<std::string>{"plain"}));
 }
 
 TEST(Dedup, SameSymbolTimeAndQuantityIsSeenOnceWithinTheWindow) {
