@@ -34,9 +34,11 @@ class ExchangeSource::LiveHandler final : public Handler {
   SourceContext& ctx_;
 };
 
-ExchangeSource::ExchangeSource(const Host& host, const Config& config, ClientOptions live)
+ExchangeSource::ExchangeSource(const Host& host, const Config& config, ClientOptions live,
+                               std::string noun)
     : host_(host),
       source_(host.node_name()),
+      noun_(std::move(noun)),
       replay_file_(config.str("replay_file", "")),
       timing_(replay::read_timing(config)),
       live_(std::move(live)),
@@ -106,19 +108,19 @@ void ExchangeSource::bad_message(std::string_view reason, std::string_view why,
   host_.counter_add("source_parse_errors_total", 1, metric_label("reason", reason).c_str());
   if (bad_messages_ > kBadLogged && bad_messages_ % kBadLogEvery != 0) return;
   std::string message =
-      replaying_ ? replay_file_ + ":" + std::to_string(replay_line_) + ": " : "message: ";
+      replaying_ ? replay_file_ + ":" + std::to_string(replay_line_) + ": " : noun_ + ": ";
   message += why;
   if (!text.empty()) {
     message += " in ";
     message += text.substr(0, kShownMessageBytes);
     if (text.size() > kShownMessageBytes) message += "…";
   }
-  message += "; skipped";
+  message += "; " + noun_ + " skipped";
   if (bad_messages_ == kBadLogged) {
-    message +=
-        " (from now on only every " + std::to_string(kBadLogEvery) + "th bad message is logged)";
+    message += " (from now on only every " + std::to_string(kBadLogEvery) + "th bad " + noun_ +
+               " is logged)";
   } else if (bad_messages_ > kBadLogged) {
-    message += " (" + std::to_string(bad_messages_) + " bad messages so far)";
+    message += " (" + std::to_string(bad_messages_) + " bad " + noun_ + "s so far)";
   }
   host_.warn(message);
 }
@@ -130,10 +132,13 @@ bool ExchangeSource::first_sighting(std::string_view symbol, int64_t trade_time_
   return false;
 }
 
+bool ExchangeSource::pace(SourceContext& ctx, int64_t event_ns) {
+  if (!replaying_ || !timing_.original) return true;
+  return pacer_.wait(ctx, replay_recv_ns_ != 0 ? replay_recv_ns_ : event_ns);
+}
+
 bool ExchangeSource::emit(SourceContext& ctx, int64_t event_ns) {
-  if (replaying_ && timing_.original) {
-    if (!pacer_.wait(ctx, replay_recv_ns_ != 0 ? replay_recv_ns_ : event_ns)) return false;
-  }
+  if (!pace(ctx, event_ns)) return false;
   builder_.id(next_id_++).ingest_time_ns(now_ns()).source(source_);
   host_.counter_add("source_frames_total", 1);
   return ctx.emit(builder_.finish());

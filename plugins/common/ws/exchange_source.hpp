@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +29,10 @@ class ExchangeSource : public Source {
 
  protected:
   // `live` carries what the options do not say (user agent, heartbeat name); the options fill
-  // in the rest. Throws OptionError naming the option.
-  ExchangeSource(const Host& host, const Config& config, ClientOptions live);
+  // in the rest. `noun` names one message in logs ("frame: …; frame skipped"). Throws
+  // OptionError naming the option.
+  ExchangeSource(const Host& host, const Config& config, ClientOptions live,
+                 std::string noun = "message");
 
   // Sent after each connection opens.
   virtual std::vector<std::string> open_messages() = 0;
@@ -52,17 +55,30 @@ class ExchangeSource : public Source {
   // Waits for the event's turn when replaying with original timing (the recorded receive time,
   // else event_ns), sets id, ingest time and source, and emits; false when stopping.
   bool emit(SourceContext& ctx, int64_t event_ns);
+  // The same for a source that writes its own event bytes (e.g. by patching a template):
+  // write(id, ingest_time_ns) returns the event, valid until emitted.
+  template <class Write>
+  bool emit_written(SourceContext& ctx, int64_t event_ns, Write&& write) {
+    if (!pace(ctx, event_ns)) return false;
+    const std::span<const uint8_t> event = write(next_id_++, now_ns());
+    host_.counter_add("source_frames_total", 1);
+    return ctx.emit(event);
+  }
 
   const Host& host() const { return host_; }
   bool replaying() const { return replaying_; }
-  const ClientOptions& live_options() const { return live_; }
+  // A source may adjust them in its constructor (a URL built from options, a rollover).
+  ClientOptions& live_options() { return live_; }
 
  private:
   class LiveHandler;
   void run_replay(SourceContext& ctx);
+  // When replaying with original timing, waits for the event's turn; false when stopping.
+  bool pace(SourceContext& ctx, int64_t event_ns);
 
   Host host_;
   std::string source_;
+  std::string noun_;
   std::string replay_file_;
   replay::Timing timing_;
   ClientOptions live_;

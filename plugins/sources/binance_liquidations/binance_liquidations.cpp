@@ -1,14 +1,6 @@
-// The `binance_liquidations` source: options, frame handling shared by live and replay, the
-// replay loop, recording and de-duplication. The WebSocket side lives in live.cpp.
+// The `binance_liquidations` source: options, the LIST_SUBSCRIPTIONS heartbeat and frame
+// handling, shared by the live connection and replay.
 #include "binance_liquidations.hpp"
-
-#include <cctype>
-#include <cerrno>
-#include <charconv>
-#include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 
 namespace sluice::binance {
 namespace {
@@ -83,14 +75,12 @@ inline constexpr sluice_option_spec kOptions[] = {
      .choices = nullptr},
 };
 
-// The same liquidation arrives twice within seconds at most (rollover overlap, a reconnect
-// that replays); minutes of memory cover slow reconnects at a bounded cost.
-constexpr int64_t kDedupWindowNs = 10LL * 60 * 1'000'000'000;
-constexpr size_t kDedupCapacity = 1 << 16;
-// Bad frames logged one by one before only every kBadFrameLogEvery-th is.
-constexpr uint64_t kBadFramesLogged = 10;
-constexpr uint64_t kBadFrameLogEvery = 1000;
-constexpr size_t kShownFrameBytes = 200;
+ws::ClientOptions client_defaults() {
+  ws::ClientOptions o;
+  o.user_agent = "sluice-binance-liquidations";
+  o.heartbeat_name = "LIST_SUBSCRIPTIONS";
+  return o;
+}
 
 void check_positive(const Config& config, const char* key) {
   if (config.duration(key).count() <= 0) throw OptionError(key, "must be greater than 0");
@@ -99,24 +89,7 @@ void check_positive(const Config& config, const char* key) {
 }  // namespace
 
 BinanceSource::BinanceSource(const Host& host, const Config& config)
-    : host_(host),
-      source_(host.node_name()),
-      replay_file_(config.str("replay_file", "")),
-      timing_(replay::read_timing(config)),
-      record_to_(config.str("record_to", "")),
-      dedup_(kDedupWindowNs, kDedupCapacity),
-      pacer_(timing_.speed) {
-  if (config.has("replay_file")) {
-    if (std::string error = replay::check_readable(replay_file_); !error.empty()) {
-      throw OptionError("replay_file", error);
-    }
-  }
-  if (config.has("record_to")) {
-    if (std::string error = replay::check_writable(record_to_); !error.empty()) {
-      throw OptionError("record_to", error);
-    }
-    recorder_ = std::make_unique<replay::Recorder>(record_to_);
-  }
+    : ExchangeSource(host, config, client_defaults(), "frame"), writer_(host.node_name()) {
   const std::string url = config.str("url");
   if (!url.starts_with("wss://") || url.size() == 6 || url[6] == '/') {
     throw OptionError("url",
@@ -127,112 +100,45 @@ BinanceSource::BinanceSource(const Host& host, const Config& config)
   for (size_t i = 0; i < symbols.size(); ++i) {
     const std::string& s = symbols[i];
     const bool ok = !s.empty() && s.find_first_of("/?&#@ \t") == std::string::npos;
-    if (!ok)
+    if (!ok) {
       throw OptionError("symbols",
                         "entry " + std::to_string(i + 1) + " is not a symbol: '" + s + "'");
-  }
-  if (config.has("ca_file")) {
-    if (std::string error = replay::check_readable(config.str("ca_file")); !error.empty()) {
-      throw OptionError("ca_file", error);
     }
   }
-  for (const char* key :
-       {"heartbeat", "heartbeat_timeout", "reconnect_min", "reconnect_max", "rollover"}) {
-    check_positive(config, key);
-  }
-  if (config.duration("reconnect_max") < config.duration("reconnect_min")) {
-    throw OptionError("reconnect_max", "must not be less than reconnect_min");
-  }
-  live_.url = stream_url(url, symbols);
-  live_.ca_file = config.str("ca_file", "");
-  live_.user_agent = "sluice-binance-liquidations";
-  live_.heartbeat = config.duration("heartbeat");
-  live_.heartbeat_timeout = config.duration("heartbeat_timeout");
-  live_.heartbeat_name = "LIST_SUBSCRIPTIONS";
-  live_.reconnect_min = config.duration("reconnect_min");
-  live_.reconnect_max = config.duration("reconnect_max");
-  live_.rollover = config.duration("rollover");
+  check_positive(config, "rollover");
+  live_options().url = stream_url(url, symbols);
+  live_options().rollover = config.duration("rollover");
 }
 
-void BinanceSource::run(SourceContext& ctx) {
-  if (recorder_) recorder_->open();
-  if (!replay_file_.empty()) {
-    run_replay(ctx);
-  } else {
-    run_live(*this, ctx, live_);
-  }
+std::string BinanceSource::heartbeat_message(int64_t request_id) {
+  return "{\"method\":\"LIST_SUBSCRIPTIONS\",\"id\":" + std::to_string(request_id) + "}";
 }
 
-void BinanceSource::bad_frame(std::string_view where, std::string_view why) {
-  ++bad_frames_;
-  host_.counter_add("source_parse_errors_total", 1);
-  if (bad_frames_ > kBadFramesLogged && bad_frames_ % kBadFrameLogEvery != 0) return;
-  std::string message = std::string(where) + ": " + std::string(why) + "; frame skipped";
-  if (bad_frames_ == kBadFramesLogged) {
-    message +=
-        " (from now on only every " + std::to_string(kBadFrameLogEvery) + "th bad frame is logged)";
-  } else if (bad_frames_ > kBadFramesLogged) {
-    message += " (" + std::to_string(bad_frames_) + " bad frames so far)";
-  }
-  host_.warn(message);
-}
-
-Handled BinanceSource::handle_frame(SourceContext& ctx, std::string_view frame, int64_t recv_ns) {
-  if (recorder_) recorder_->write(frame, recv_ns);
-  Handled h;
-  FrameResult r = parser_.parse(frame, liq_);
-  h.kind = r.kind;
-  h.control_id = r.control_id;
-  switch (r.kind) {
+ws::Received BinanceSource::on_message(SourceContext& ctx, std::string_view frame,
+                                       int64_t recv_ns) {
+  ws::Received r;
+  FrameResult fr = parser_.parse(frame, liq_);
+  switch (fr.kind) {
     case FrameKind::kControl:
-      return h;
+      r.heartbeat_reply = fr.control_id >= 0;
+      r.reply_id = fr.control_id;
+      return r;
     case FrameKind::kControlError:
-      host_.warn("the server refused a request: " + r.reason);
-      return h;
-    case FrameKind::kBad: {
-      std::string where =
-          replaying_ ? replay_file_ + ":" + std::to_string(replay_line_) : std::string("frame");
-      std::string why = r.reason + " in " + std::string(frame.substr(0, kShownFrameBytes)) +
-                        (frame.size() > kShownFrameBytes ? "…" : "");
-      bad_frame(where, why);
-      return h;
-    }
+      host().warn("the server refused a request: " + fr.reason);
+      return r;
+    case FrameKind::kBad:
+      bad_message(fr.reason.starts_with("invalid JSON") ? "invalid_json" : "bad_frame", fr.reason,
+                  frame);
+      return r;
     case FrameKind::kLiquidation:
       break;
   }
-  if (!dedup_.first_sighting(liq_.symbol, liq_.trade_time_ms, liq_.quantity, recv_ns)) {
-    host_.counter_add("source_duplicates_total", 1);
-    return h;
-  }
-  if (replaying_ && timing_.original) {
-    const int64_t at = replay_recv_ns_ != 0 ? replay_recv_ns_ : liq_.event_time_ms * 1'000'000;
-    if (!pacer_.wait(ctx, at)) {
-      h.keep_going = false;
-      return h;
-    }
-  }
-  builder_.reset();
-  build_event(liq_, frame, builder_);
-  builder_.id(next_id_++).ingest_time_ns(now_ns()).source(source_);
-  host_.counter_add("source_frames_total", 1);
-  h.keep_going = ctx.emit(builder_.finish());
-  return h;
-}
-
-void BinanceSource::run_replay(SourceContext& ctx) {
-  replay::RecordingReader reader(replay_file_);
-  replaying_ = true;
-  replay::RecordingReader::Entry entry;
-  while (reader.next(entry)) {
-    replay_line_ = entry.line;
-    if (!entry.error.empty()) {
-      bad_frame(replay_file_ + ":" + std::to_string(entry.line), entry.error);
-      continue;
-    }
-    replay_recv_ns_ = entry.recv_ns;
-    const int64_t recv_ns = entry.recv_ns != 0 ? entry.recv_ns : now_ns();
-    if (!handle_frame(ctx, entry.frame, recv_ns).keep_going) return;
-  }
+  if (!first_sighting(liq_.symbol, liq_.trade_time_ms, liq_.quantity, recv_ns)) return r;
+  r.keep_going =
+      emit_written(ctx, liq_.event_time_ms * 1'000'000, [&](uint64_t id, int64_t ingest_time_ns) {
+        return writer_.write(liq_, frame, id, ingest_time_ns);
+      });
+  return r;
 }
 
 }  // namespace sluice::binance
