@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "sluice/event_json.hpp"
+
 namespace sluice::llm_classifier {
 namespace {
 
@@ -138,6 +140,24 @@ http::EventTemplate prompt_template(const Config& config, const char* key, const
   }
 }
 
+// The JSON-escaped text of a prompt without mustache tags (it renders to itself), else nullopt.
+std::optional<std::string> constant_prompt(const std::string& text) {
+  if (text.find("{{") != std::string::npos) return std::nullopt;
+  std::string escaped;
+  append_json_chars(escaped, text);
+  return escaped;
+}
+
+// Appends a prompt, JSON-escaped, for one event.
+void append_prompt(std::string& out, const http::EventTemplate& prompt,
+                   const std::optional<std::string>& constant, const EventView& ev) {
+  if (constant) {
+    out += *constant;
+  } else {
+    append_json_chars(out, prompt.render(ev));
+  }
+}
+
 bool is_loopback(std::string_view host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]";
 }
@@ -193,6 +213,18 @@ LlmClassifier::LlmClassifier(const Host& host, const Config& config)
     usd_per_output_token_ = price_option(prices, "output") / 1e6;
   }
   model_labels_ = "model=\"" + label_value(model_) + "\"";
+  system_text_ = constant_prompt(config.str("system_prompt", kDefaultSystemPrompt));
+  user_text_ = constant_prompt(config.str("user_prompt", kDefaultUserPrompt));
+  body_head_ = "{\"model\":";
+  append_json_string(body_head_, model_);
+  body_head_ += ",\"messages\":[{\"role\":\"system\",\"content\":\"";
+  body_middle_ = "\"},{\"role\":\"user\",\"content\":\"";
+  body_tail_ = "\"}],\"temperature\":";
+  append_double(body_tail_, temperature_);
+  body_tail_ += ",\"max_tokens\":";
+  append_json_int(body_tail_, max_tokens_);
+  if (json_mode_) body_tail_ += ",\"response_format\":{\"type\":\"json_object\"}";
+  body_tail_ += "}";
 
   http::ClientOptions options;
   options.ca_file = config.str("ca_file");
@@ -213,26 +245,23 @@ LlmClassifier::~LlmClassifier() { client_->shutdown(); }
 
 void LlmClassifier::process(Call call) {
   EventView ev = call.event();
-  Json body;
+  // Event text need not be valid UTF-8; JSON must be: invalid bytes become U+FFFD.
+  std::string body = body_head_;
   try {
-    body = {{"model", model_},
-            {"messages",
-             Json::array({{{"role", "system"}, {"content", system_prompt_.render(ev)}},
-                          {{"role", "user"}, {"content", user_prompt_.render(ev)}}})},
-            {"temperature", temperature_},
-            {"max_tokens", max_tokens_}};
+    append_prompt(body, system_prompt_, system_text_, ev);
+    body += body_middle_;
+    append_prompt(body, user_prompt_, user_text_, ev);
   } catch (const std::exception& e) {
     return call.fail(Status::kInternal, std::string("rendering the prompt failed: ") + e.what());
   }
-  if (json_mode_) body["response_format"] = {{"type", "json_object"}};
+  body += body_tail_;
 
   http::Request request;
   request.method = "POST";
   request.url = url_;
   request.headers.emplace_back("Content-Type", "application/json");
   if (!api_key_.empty()) request.headers.emplace_back("Authorization", "Bearer " + api_key_);
-  // Event text need not be valid UTF-8; JSON must be.
-  request.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  request.body = std::move(body);
   request.timeout = timeout_;
 
   auto pending = std::make_shared<Pending>(std::move(call));

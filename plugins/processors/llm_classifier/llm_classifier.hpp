@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "http_client.hpp"
@@ -86,6 +87,15 @@ class LlmClassifier final : public Processor {
   std::string model_;
   http::EventTemplate system_prompt_;
   http::EventTemplate user_prompt_;
+  // A prompt without mustache tags is the same for every event: escaped once, never rendered.
+  std::optional<std::string> system_text_;
+  std::optional<std::string> user_text_;
+  // The request body around the two prompts, written once (JSON-encoding the whole body per
+  // event through a DOM cost more than everything else the node does):
+  // head + system prompt + middle + user prompt + tail.
+  std::string body_head_;
+  std::string body_middle_;
+  std::string body_tail_;
   double temperature_;
   int64_t max_tokens_;
   bool json_mode_;

@@ -165,6 +165,24 @@ user_prompt = "{{symbol}} {{side}} {{notional_usd}} <&> {{{symbol}}}")"));
   EXPECT_EQ(body["messages"][1]["content"], "ETHUSDT SELL 62577.61419000001 <&> ETHUSDT");
 }
 
+// The body is written by hand around the prompts, so quotes, backslashes and control characters
+// must be escaped, and bytes that are not UTF-8 replaced, for it to stay valid JSON.
+TEST(LlmClassifier, PromptTextIsEscapedAndInvalidUtf8IsReplacedInTheJsonBody) {
+  HttpTestServer server;
+  server.enqueue(Reply::json(200, completion(kVerdict)));
+  PluginHarness llm("processor", "llm_classifier",
+                    options_for(server, R"(user_prompt = "{{symbol}} as JSON")"));
+  sluice::EventBuilder b;
+  b.key("X").field("symbol", std::string_view("A\"B\\C\nD\xff" "E\t\u5e01"));
+  const auto bytes = b.finish();
+  ASSERT_TRUE(llm.process(std::vector<uint8_t>(bytes.begin(), bytes.end())).outcome.ok());
+  Json body = Json::parse(server.requests().at(0).body);
+  EXPECT_EQ(body["messages"][1]["content"], "A\"B\\C\nD\uFFFD" "E\t\u5e01 as JSON");
+  EXPECT_EQ(body["model"], "gpt-4o-mini");
+  EXPECT_EQ(body["max_tokens"], 300);
+  EXPECT_EQ(body["temperature"], 0.0);
+}
+
 TEST(LlmClassifier, AcceptsAFencedAnswerAndAnyCaseOfRiskLevel) {
   HttpTestServer server;
   server.enqueue(Reply::json(
