@@ -1,10 +1,13 @@
-// Binance liquidation frames parsed and normalised per second on one core: the
-// `binance_liquidations` source replaying the recorded frames (plain, and as a record_to
-// recording) through its C ABI, with an emit that only counts. Each replayed line is parsed with
-// simdjson, checked, de-duplicated and built into a 12-field event, as a live frame would be.
+// Binance liquidation frames parsed and normalised per second on one core.
+//   BM_BinancePlainFrames / BM_BinanceRecording: the `binance_liquidations` source replaying the
+//     recorded frames (plain, and as a record_to recording) through its C ABI, with an emit that
+//     only counts: each line is parsed with simdjson, checked, de-duplicated and made into a
+//     12-field event, as a live frame would be.
+//   BM_BinanceFrame*: the parser and the two ways to make the event (EventBuilder through
+//     build_event, and the patched template of EventWriter), compiled in, without the plugin
+//     around them. The EventWriter case first checks that both give the same event.
 #include <benchmark/benchmark.h>
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,66 +15,38 @@
 #include <string>
 #include <vector>
 
-#include "sluice/abi.h"
+#include "bench_support.hpp"
+#include "frame.hpp"
+#include "sluice/event.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using sluice::EventView;
+using sluice::binance::FrameKind;
+using sluice::binance::FrameParser;
+using sluice::binance::Liquidation;
 
-sluice_host quiet_host() {
-  sluice_host h{};
-  h.abi_major = SLUICE_ABI_MAJOR;
-  h.abi_minor = SLUICE_ABI_MINOR;
-  h.pipeline_name = "bench";
-  h.node_name = "binance";
-  h.log = [](void*, sluice_log_level, const char*, size_t) {};
-  h.settings_version = [](void*) -> uint64_t { return 0; };
-  h.setting_get = [](void*, const char*, char*, size_t) -> int64_t { return -1; };
-  h.setting_set = [](void*, const char*, const char*) { return -1; };
-  h.counter_add = [](void*, const char*, const char*, double) {};
-  h.gauge_set = [](void*, const char*, const char*, double) {};
-  h.histogram_observe = [](void*, const char*, const char*, double) {};
-  h.child_count = [](void*) -> size_t { return 0; };
-  return h;
-}
-
-const sluice_host kHost = quiet_host();
-
-struct CountingContext {
-  sluice_source_ctx ctx{};
-  uint64_t events = 0;
-  uint64_t bytes = 0;
-
-  CountingContext() {
-    ctx.emit = [](sluice_source_ctx* c, const uint8_t* data, size_t size) {
-      auto* self = reinterpret_cast<CountingContext*>(c);
-      ++self->events;
-      self->bytes += size;
-      benchmark::DoNotOptimize(data);
-      return 0;
-    };
-    ctx.stopping = [](sluice_source_ctx*) { return 0; };
-    ctx.sleep_ns = [](sluice_source_ctx*, int64_t) { return 0; };
-  }
-};
+const sluice_host kHost = sluice::bench::quiet_host("binance");
 
 // 90,000 frames: the 9 recorded ones repeated, each with its own trade time so that
-// de-duplication keeps every one; and the same frames as a record_to recording.
+// de-duplication keeps every one; as plain frames and as a record_to recording, in a temporary
+// directory removed at exit, and in memory.
 class BenchFiles {
  public:
   BenchFiles()
       : dir_(fs::temp_directory_path() / ("sluice_binance_bench_" + std::to_string(::getpid()))) {
     fs::create_directories(dir_);
     std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/pipelines/data/forceorder_frames.jsonl");
-    std::vector<std::string> frames;
+    std::vector<std::string> recorded;
     for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) frames.push_back(line);
+      if (!line.empty()) recorded.push_back(line);
     }
     std::ofstream plain(plain_path());
     std::ofstream recording(recording_path());
     int64_t t = 1761125802300;
     for (int round = 0; round < 10000; ++round) {
-      for (const std::string& f : frames) {
+      for (const std::string& f : recorded) {
         // Every recorded frame has "T": followed by digits (one with a space after the colon).
         std::string frame = f;
         const size_t key = frame.find("\"T\":");
@@ -85,6 +60,7 @@ class BenchFiles {
           escaped += c;
         }
         recording << "{\"recv_ns\":" << t * 1'000'000 << ",\"frame\":\"" << escaped << "\"}\n";
+        frames_.push_back(std::move(frame));
       }
     }
   }
@@ -94,9 +70,11 @@ class BenchFiles {
   }
   std::string plain_path() const { return (dir_ / "frames.jsonl").string(); }
   std::string recording_path() const { return (dir_ / "recording.jsonl").string(); }
+  const std::vector<std::string>& frames() const { return frames_; }
 
  private:
   fs::path dir_;
+  std::vector<std::string> frames_;
 };
 
 const BenchFiles& files() {
@@ -104,47 +82,10 @@ const BenchFiles& files() {
   return instance;
 }
 
-// The options the host would pass after validation, defaults applied (durations in ns).
-std::string config(const std::string& replay_file) {
-  return R"({"replay_file": ")" + replay_file +
-         R"(", "url": "wss://fstream.binance.com/market/ws/!forceOrder@arr", "timing": "fast",
-           "speed": 1.0, "heartbeat": 60000000000, "heartbeat_timeout": 10000000000,
-           "reconnect_min": 1000000000, "reconnect_max": 60000000000,
-           "rollover": 82800000000000})";
-}
-
 void replay(benchmark::State& state, const std::string& path) {
-  const std::string so = std::string(SLUICE_BINARY_DIR) + "/plugins/source_binance_liquidations.so";
-  void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    state.SkipWithError((std::string(dlerror()) + " (build the plugin first)").c_str());
-    return;
-  }
-  auto entry = reinterpret_cast<sluice_entry_point_fn>(dlsym(handle, SLUICE_ENTRY_POINT_NAME));
-  const sluice_plugin_descriptor* d = entry();
-  const std::string json = config(path);
-  uint64_t events = 0;
-  uint64_t bytes = 0;
-  for (auto _ : state) {
-    sluice_error err{};
-    void* self = d->create(&kHost, json.c_str(), &err);
-    if (self == nullptr) {
-      state.SkipWithError(err.message);
-      return;
-    }
-    CountingContext counting;
-    const int rc = d->run(self, &counting.ctx, &err);
-    d->destroy(self);
-    if (rc != 0) {
-      state.SkipWithError(err.message);
-      return;
-    }
-    events += counting.events;
-    bytes += counting.bytes;
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(events));
-  state.counters["bytes/event"] =
-      events > 0 ? static_cast<double>(bytes) / static_cast<double>(events) : 0;
+  const sluice::bench::BenchPlugin plugin = sluice::bench::load_plugin(
+      sluice::core::NodeKind::kSource, "binance_liquidations", "replay_file = \"" + path + "\"");
+  sluice::bench::run_source(state, plugin, kHost);
 }
 
 void BM_BinancePlainFrames(benchmark::State& state) { replay(state, files().plain_path()); }
@@ -152,6 +93,97 @@ BENCHMARK(BM_BinancePlainFrames)->Unit(benchmark::kMillisecond);
 
 void BM_BinanceRecording(benchmark::State& state) { replay(state, files().recording_path()); }
 BENCHMARK(BM_BinanceRecording)->Unit(benchmark::kMillisecond);
+
+// Parses every frame, then calls make(liquidation, frame, sequence number) for each; items =
+// frames.
+template <class Make>
+void each_frame(benchmark::State& state, Make make) {
+  FrameParser parser;
+  Liquidation liq;
+  uint64_t n = 0;
+  for (auto _ : state) {
+    for (const std::string& frame : files().frames()) {
+      if (parser.parse(frame, liq).kind != FrameKind::kLiquidation) {
+        state.SkipWithError("a bench frame does not parse");
+        return;
+      }
+      make(liq, frame, ++n);
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(n));
+}
+
+void BM_BinanceFrameParse(benchmark::State& state) {
+  each_frame(state, [](const Liquidation& liq, const std::string&, uint64_t) {
+    benchmark::DoNotOptimize(liq.trade_time_ms);
+  });
+}
+BENCHMARK(BM_BinanceFrameParse)->Unit(benchmark::kMillisecond);
+
+void BM_BinanceFrameParseBuildEvent(benchmark::State& state) {
+  sluice::EventBuilder builder;
+  each_frame(state, [&](const Liquidation& liq, const std::string& frame, uint64_t n) {
+    builder.reset();
+    sluice::binance::build_event(liq, frame, builder);
+    builder.id(n).ingest_time_ns(1).source("binance");
+    benchmark::DoNotOptimize(builder.finish().data());
+  });
+}
+BENCHMARK(BM_BinanceFrameParseBuildEvent)->Unit(benchmark::kMillisecond);
+
+// "" when a and b hold the same metadata and fields (names, types and values), else the first
+// difference.
+std::string difference(const EventView& a, const EventView& b) {
+  if (a.id() != b.id() || a.event_time_ns() != b.event_time_ns() ||
+      a.ingest_time_ns() != b.ingest_time_ns() || a.source() != b.source() || a.key() != b.key()) {
+    return "metadata differs";
+  }
+  if (a.field_count() != b.field_count() || a.attr_count() != b.attr_count() ||
+      a.hop_count() != b.hop_count()) {
+    return "field, attr or hop counts differ";
+  }
+  for (size_t i = 0; i < a.field_count(); ++i) {
+    const sluice::fb::Field& x = *a.field_at(i);
+    const sluice::fb::Field& y = *b.field_at(i);
+    const std::string name(EventView::sv(x.name()));
+    if (EventView::sv(x.name()) != EventView::sv(y.name()) || x.type() != y.type() ||
+        x.i() != y.i() || x.d() != y.d() || x.b() != y.b() ||
+        EventView::sv(x.s()) != EventView::sv(y.s())) {
+      return "field " + name + " differs";
+    }
+  }
+  return "";
+}
+
+void BM_BinanceFrameParseWrite(benchmark::State& state) {
+  sluice::binance::EventWriter writer("binance");
+  {
+    FrameParser parser;
+    Liquidation liq;
+    sluice::EventBuilder builder;
+    for (size_t i = 0; i < 2 * 9; ++i) {
+      const std::string& frame = files().frames()[i];
+      parser.parse(frame, liq);
+      builder.reset();
+      sluice::binance::build_event(liq, frame, builder);
+      builder.id(i + 1).ingest_time_ns(7).source("binance");
+      const std::span<const uint8_t> written = writer.write(liq, frame, i + 1, 7);
+      if (!EventView::verified(written.data(), written.size())) {
+        state.SkipWithError("EventWriter wrote an event that does not verify");
+        return;
+      }
+      const std::string diff = difference(EventView(written), EventView(builder.finish()));
+      if (!diff.empty()) {
+        state.SkipWithError(("EventWriter and build_event disagree: " + diff).c_str());
+        return;
+      }
+    }
+  }
+  each_frame(state, [&](const Liquidation& liq, const std::string& frame, uint64_t n) {
+    benchmark::DoNotOptimize(writer.write(liq, frame, n, 1).data());
+  });
+}
+BENCHMARK(BM_BinanceFrameParseWrite)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
