@@ -6,10 +6,12 @@
 //   server = request fully read → response fully written, measured in the server
 //   added  = node − server: prompt rendering, JSON encoding, the HTTP client's queueing, I/O and
 //            parsing, the reply's validation and the output event's build
-// Counters: added_p50/p99/max_us, node_p50_us, server_p50_us, and wake_late_p99_us: how late the
-// driving thread woke for its own schedule, the machine's scheduling delay seen in the same run
-// (on a loaded shared machine it, not the node, sets the tail). The first kWarmup requests (which
-// open the kept-alive connections) are not counted.
+// Counters: added_p50/p99/max_us, node_p50_us, server_p50_us; the added time split in two,
+// out_p99_us (process() called → request read by the server) and back_p99_us (response written →
+// done()); and wake_late_p99_us: how late the driving thread woke for its own schedule, the
+// machine's scheduling delay seen in the same run (on a loaded shared machine it, not the node,
+// sets the tail). The first kWarmup requests (which open the kept-alive connections) are not
+// counted.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -58,6 +60,7 @@ class ZeroLatencyServer {
  public:
   explicit ZeroLatencyServer(size_t requests)
       : acceptor_(io_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)),
+        started_ns_(requests),
         handling_ns_(requests) {
     for (auto& h : handling_ns_) h.store(-1, std::memory_order_relaxed);
     accept();
@@ -73,6 +76,8 @@ class ZeroLatencyServer {
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
   // The server's handling time of request n, -1 until its response has been written.
   int64_t handling_ns(size_t n) const { return handling_ns_[n].load(std::memory_order_acquire); }
+  // When the server had read request n (valid once handling_ns(n) is).
+  int64_t started_ns(size_t n) const { return started_ns_[n].load(std::memory_order_relaxed); }
 
  private:
   struct Session : std::enable_shared_from_this<Session> {
@@ -98,7 +103,7 @@ class ZeroLatencyServer {
       http::async_write(socket, response,
                         [self = shared_from_this()](beast::error_code ec, size_t) {
                           if (ec) return;
-                          self->server.record(self->number, mono_ns() - self->started_ns);
+                          self->server.record(self->number, self->started_ns, mono_ns());
                           self->read();
                         });
     }
@@ -129,12 +134,15 @@ class ZeroLatencyServer {
       accept();
     });
   }
-  void record(size_t n, int64_t ns) {
-    if (n < handling_ns_.size()) handling_ns_[n].store(ns, std::memory_order_release);
+  void record(size_t n, int64_t started, int64_t finished) {
+    if (n >= handling_ns_.size()) return;
+    started_ns_[n].store(started, std::memory_order_relaxed);
+    handling_ns_[n].store(finished - started, std::memory_order_release);
   }
 
   net::io_context io_;
   tcp::acceptor acceptor_;
+  std::vector<std::atomic<int64_t>> started_ns_;
   std::vector<std::atomic<int64_t>> handling_ns_;
   std::thread thread_;
 };
@@ -239,6 +247,8 @@ void BM_LlmClassifierAddedLatency(benchmark::State& state) {
   std::vector<int64_t> added;
   std::vector<int64_t> node;
   std::vector<int64_t> served;
+  std::vector<int64_t> out;   // process() called → the server has read the request
+  std::vector<int64_t> back;  // the server has written the response → done() called
   size_t errors = 0;
   for (size_t i = kWarmup; i < total; ++i) {
     const int64_t done = calls[i].done_ns.load(std::memory_order_acquire);
@@ -255,11 +265,15 @@ void BM_LlmClassifierAddedLatency(benchmark::State& state) {
     node.push_back(done - calls[i].started_ns);
     served.push_back(handling);
     added.push_back(node.back() - handling);
+    out.push_back(server.started_ns(i) - calls[i].started_ns);
+    back.push_back(done - server.started_ns(i) - handling);
   }
   std::sort(added.begin(), added.end());
   std::sort(node.begin(), node.end());
   std::sort(served.begin(), served.end());
   std::sort(late.begin(), late.end());
+  std::sort(out.begin(), out.end());
+  std::sort(back.begin(), back.end());
   if (errors > 0) {
     state.SkipWithError((std::to_string(errors) + " requests failed or timed out").c_str());
   }
@@ -270,6 +284,8 @@ void BM_LlmClassifierAddedLatency(benchmark::State& state) {
   state.counters["node_p50_us"] = percentile_us(node, 0.50);
   state.counters["server_p50_us"] = percentile_us(served, 0.50);
   state.counters["wake_late_p99_us"] = percentile_us(late, 0.99);
+  state.counters["out_p99_us"] = percentile_us(out, 0.99);
+  state.counters["back_p99_us"] = percentile_us(back, 0.99);
 }
 BENCHMARK(BM_LlmClassifierAddedLatency)
     ->ArgName("per_s")
