@@ -192,7 +192,7 @@ TEST(LiquidationAlerts, LiveBinanceToLlmOrRulesToTelegramAndSlackThroughFailures
   EXPECT_EQ(json::parse(llm_requests[0].body)["model"], "gpt-4o-mini");
 
   // Secrets never reach the log.
-  for (const std::string secret :
+  for (const std::string& secret :
        {std::string(kTestLlmKey), std::string(kTestBotToken), std::string("SLACKSECRET42")}) {
     EXPECT_EQ(err.find(secret), std::string::npos) << "secret in the log: " << err;
     EXPECT_EQ(metrics.find(secret), std::string::npos);

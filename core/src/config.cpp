@@ -220,6 +220,7 @@ void read_node(Draft& d, const PluginCatalog& plugins, const Reader& reader, boo
   std::vector<std::string> skip;          // keys that are not plugin options
   std::vector<std::string> runtime_keys;  // offered in "did you mean" besides plugin options
   if (!standalone) skip.push_back("type");
+  skip.push_back("enabled");  // read (and found true) in collect_nodes
   if (node.kind == NodeKind::kSource) {
     if (auto it = table.find("inputs"); it != table.end()) {
       diags.error(diags.pos(it->first), d.section + ": a source has no inputs");
@@ -245,6 +246,7 @@ void read_node(Draft& d, const PluginCatalog& plugins, const Reader& reader, boo
     }
   }
 
+  runtime_keys.push_back("enabled");
   if (d.desc != nullptr) {
     detail::validate_options(table, *d.desc, d.section, skip, runtime_keys, reader, node,
                              d.child_options);
@@ -442,6 +444,17 @@ class Loader {
         continue;
       }
       seen[e.name] = &e;
+      // `enabled = false` (usually "${VAR:-false}") leaves the node out as if it were not
+      // written: none of its other keys are read, so its ${VAR:?} secrets need not be set.
+      if (const toml::node* v = e.table->get("enabled")) {
+        auto on = reader_.boolean(*v, section + ": 'enabled'");
+        if (on && !*on) {
+          disabled_.insert(e.name);
+          continue;
+        }
+      }
+      if (e.kind == NodeKind::kSource) ++enabled_sources_;
+      if (e.kind == NodeKind::kSink) ++enabled_sinks_;
       Draft d;
       d.spec.name = e.name;
       d.spec.kind = e.kind;
@@ -449,6 +462,12 @@ class Loader {
       d.section = section;
       d.table = e.table;
       drafts_.push_back(std::move(d));
+    }
+    if (source_count_ > 0 && enabled_sources_ == 0 && !disabled_.empty()) {
+      diags_.error(diags_.file_pos(), "every source is disabled ('enabled = false')");
+    }
+    if (sink_count_ > 0 && enabled_sinks_ == 0 && !disabled_.empty()) {
+      diags_.error(diags_.file_pos(), "every sink is disabled ('enabled = false')");
     }
     std::stable_sort(drafts_.begin(), drafts_.end(), [](const Draft& a, const Draft& b) {
       return static_cast<int>(a.spec.kind) < static_cast<int>(b.spec.kind);
@@ -561,6 +580,16 @@ class Loader {
     std::vector<std::string> all;
     for (const auto& d : drafts_) all.push_back(d.spec.name);
     for (auto& d : drafts_) {
+      // Inputs from disabled nodes are dropped; a node left with none is an error.
+      auto& inputs = d.spec.inputs;
+      const size_t before = inputs.size();
+      std::erase_if(inputs, [&](const InputRef& in) { return disabled_.count(in.node) > 0; });
+      if (before > 0 && inputs.empty()) {
+        diags_.error(d.inputs_pos, d.section +
+                                       ": every input is disabled ('enabled = false'); disable "
+                                       "this node too or give it another input");
+        input_errors_ = true;
+      }
       std::vector<std::string> seen;
       for (const auto& in : d.spec.inputs) {
         std::string text = in.output.empty() ? in.node : in.node + "." + in.output;
@@ -703,6 +732,9 @@ class Loader {
           const std::string& n = (*names)[i];
           SourcePos pos = diags_.pos((*nodes->as_array())[i]);
           const Draft* d = find(n);
+          if (d == nullptr && disabled_.count(n) > 0) {
+            continue;  // placed but disabled: nothing to run
+          }
           if (d == nullptr) {
             diags_.error(pos,
                          gsection + ": unknown node '" + n + "'" + suggestion(n, stages, "nodes"));
@@ -748,6 +780,9 @@ class Loader {
   bool input_errors_ = false;
   size_t source_count_ = 0;
   size_t sink_count_ = 0;
+  size_t enabled_sources_ = 0;
+  size_t enabled_sinks_ = 0;
+  std::set<std::string> disabled_;  // nodes with enabled = false
 };
 
 // Parses TOML and expands ${VAR}; a syntax error ends the load at once (nothing else is

@@ -83,10 +83,36 @@ void walk(toml::node& node, const EnvLookup& env, Expansion& out, Diagnostics& d
   }
 }
 
+// `enabled = false` (or a string that expanded to "false"): the node is left out.
+bool switched_off(const toml::node& n) {
+  if (const auto* b = n.as_boolean()) return !b->get();
+  if (const auto* str = n.as_string()) return str->get() == "false";
+  return false;
+}
+
 }  // namespace
 
 void expand_env(toml::node& root, const EnvLookup& env, Expansion& out, Diagnostics& diags) {
-  walk(root, env, out, diags);
+  toml::table* top = root.as_table();
+  if (top == nullptr) return walk(root, env, out, diags);
+  for (auto&& [key, value] : *top) {
+    toml::table* section = value.as_table();
+    const bool nodes = key == "sources" || key == "processors" || key == "sinks";
+    if (!nodes || section == nullptr) {
+      walk(value, env, out, diags);
+      continue;
+    }
+    for (auto&& [name, node] : *section) {
+      // A disabled node's values are never read, so its ${VAR:?} secrets need not be set.
+      if (toml::table* t = node.as_table(); t != nullptr) {
+        if (toml::node* enabled = t->get("enabled")) {
+          walk(*enabled, env, out, diags);
+          if (switched_off(*enabled)) continue;
+        }
+      }
+      walk(node, env, out, diags);
+    }
+  }
 }
 
 }  // namespace sluice::core::detail

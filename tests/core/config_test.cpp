@@ -271,12 +271,12 @@ const BadCase kBadCases[] = {
      "dir/p.toml:7:1: error: sinks.out: unknown option 'formt' (did you mean 'format'?)"},
     {"unknown_option_far", GEN_OUT "colour = \"red\"\n",
      "dir/p.toml:7:1: error: sinks.out: unknown option 'colour' (valid options: format, inputs, "
-     "max_in_flight, ordered)"},
+     "max_in_flight, ordered, enabled)"},
     {"unknown_option_plugin_without_options",
      GEN_OUT "[processors.p]\ntype = \"passthrough\"\ninputs = [\"gen\"]\nspeed = 1\n",
      "dir/p.toml:7:1: error: processors.p: output reaches no sink\n"
      "dir/p.toml:10:1: error: processors.p: unknown option 'speed' (valid options: inputs, "
-     "max_in_flight, ordered)"},
+     "max_in_flight, ordered, enabled)"},
     {"missing_required_option", GEN_OUT "[processors.big]\ntype = \"filter\"\ninputs = [\"gen\"]\n",
      "dir/p.toml:7:1: error: processors.big: missing required option 'where'\n"
      "dir/p.toml:7:1: error: processors.big: output reaches no sink"},
@@ -437,6 +437,21 @@ const BadCase kBadCases[] = {
      "and '_', not starting with a digit)\n"
      "dir/p.toml:9:10: error: settings: 'levels' must be a string, integer, float or boolean, got "
      "array"},
+    // enabled = false
+    {"enabled_not_a_boolean", GEN_OUT "enabled = \"no\"\n",
+     "dir/p.toml:7:11: error: sinks.out: 'enabled' must be a boolean, got string"},
+    {"every_input_disabled",
+     GEN_OUT "[sources.more]\ntype = \"generator\"\nenabled = false\n"
+             "[sinks.more_out]\ntype = \"console\"\ninputs = [\"more\"]\n",
+     "dir/p.toml:12:10: error: sinks.more_out: every input is disabled ('enabled = false'); disable "
+     "this node too or give it another input"},
+    {"every_source_disabled",
+     "[sources.gen]\ntype = \"generator\"\nenabled = \"${GEN:-false}\"\n"
+     "[sinks.out]\ntype = \"console\"\ninputs = [\"gen\"]\nenabled = false\n",
+     "dir/p.toml:1:1: error: every source is disabled ('enabled = false')\n"
+     "dir/p.toml:1:1: error: every sink is disabled ('enabled = false')"},
+    {"enabled_misspelt", GEN_OUT "enable = false\n",
+     "dir/p.toml:7:1: error: sinks.out: unknown option 'enable' (did you mean 'enabled'?)"},
 
     // Placement
     {"placement_node_missing", GEN_OUT "[placement]\ningest = { nodes = [\"gen\"] }\n",
@@ -519,6 +534,39 @@ TEST(LoadPipeline, AppliesDefaultsAndNormalisesUnits) {
       "format": "text", "symbols": ["BTCUSDT"], "rate": 1.5, "loop": false})"));
   EXPECT_TRUE(gen->option_pos.empty());  // nothing written: defaults have no position
   EXPECT_EQ(spec.find("out")->options, json::parse(R"({"format": "text"})"));
+}
+
+TEST(LoadPipeline, LeavesOutDisabledNodesTheirEdgesAndTheirUnsetSecrets) {
+  const char* text = R"([sources.gen]
+type = "generator"
+
+[sources.optional]
+type = "generator"
+enabled = "${OPTIONAL_ON:-false}"
+api_key = "${OPTIONAL_KEY:?needed only when enabled}"
+
+[sinks.out]
+type = "console"
+inputs = ["gen", "optional"]
+
+[placement]
+one = { nodes = ["gen", "optional", "out"] }
+)";
+  auto spec = load(text);
+  EXPECT_EQ(spec.find("optional"), nullptr);
+  ASSERT_EQ(spec.nodes.size(), 2u);
+  ASSERT_EQ(spec.find("out")->inputs.size(), 1u);
+  EXPECT_EQ(spec.find("out")->inputs[0].node, "gen");
+  ASSERT_EQ(spec.placement.size(), 1u);
+  EXPECT_EQ(spec.placement[0].nodes, (std::vector<std::string>{"gen", "out"}));
+
+  // Enabled, it is read like any node: its secret must now be set.
+  EXPECT_EQ(errors(text, {{"OPTIONAL_ON", "true"}}),
+            "dir/p.toml:7:11: error: environment variable 'OPTIONAL_KEY' is not set: needed only "
+            "when enabled");
+  auto on = load(text, {{"OPTIONAL_ON", "true"}, {"OPTIONAL_KEY", "k"}});
+  EXPECT_NE(on.find("optional"), nullptr);
+  EXPECT_EQ(on.find("out")->inputs.size(), 2u);
 }
 
 TEST(LoadPipeline, ConvertsWrittenOptionsToTheirJsonForm) {
