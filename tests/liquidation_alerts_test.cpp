@@ -263,5 +263,57 @@ TEST(LiquidationAlerts, SetthresholdFromTelegramChangesWhatTheLiveFilterLetsThro
   EXPECT_EQ(child.stderr_text().find(kTestBotToken), std::string::npos);
 }
 
+// With BYBIT=true and OKX=true the same pipeline takes their liquidations too, normalised to the
+// same fields: Bybit's S = "Buy" is a long liquidated; OKX's size is in contracts, valued with
+// the ctVal its instruments endpoint gives.
+TEST(LiquidationAlerts, OptionalBybitAndOkxSourcesFeedTheSameAlerts) {
+  LiveServices services;
+  auto env = services.env();
+  env["BYBIT"] = "true";
+  env["OKX"] = "true";
+  ChildProcess child({sluice_binary(), "run", kPipeline, "--admin-port", "0"}, env,
+                     services.dir.path());
+  ASSERT_TRUE(TlsWsServer::wait_until([&] {
+    return services.binance.opened() >= 1 && services.bybit.opened() >= 1 &&
+           services.okx.opened() >= 1;
+  })) << "opened: binance " << services.binance.opened() << ", bybit " << services.bybit.opened()
+      << " (refused " << services.bybit.refused() << "), okx " << services.okx.opened() << "\n"
+      << child.stderr_text();
+  // Subscribed only once the sources asked for their topics.
+  ASSERT_TRUE(TlsWsServer::wait_until([&] {
+    return !services.bybit.received(1).empty() && !services.okx.received(1).empty();
+  })) << child.stderr_text();
+  EXPECT_NE(services.bybit.received(1)[0].find("allLiquidation.SOLUSDT"), std::string::npos);
+  EXPECT_NE(services.okx.received(1)[0].find("liquidation-orders"), std::string::npos);
+
+  // Bybit: $450K of SOLUSDT longs. OKX: 2000 BTC-USDT-SWAP contracts × 0.01 BTC × $64,000 =
+  // $1.28M of shorts.
+  services.bybit.send(1, LiveServices::bybit_push("SOLUSDT", "Buy", 150, 3000));
+  ASSERT_TRUE(TlsWsServer::wait_until([&] { return services.okx_rest.request_count() >= 1; }))
+      << child.stderr_text();
+  services.okx.send(1, LiveServices::okx_push("BTC-USDT-SWAP", "short", 64000, 2000));
+  ASSERT_TRUE(TlsWsServer::wait_until([&] { return services.telegram_messages().size() >= 2; }))
+      << child.stderr_text();
+  child.signal(SIGTERM);
+  ASSERT_EQ(child.wait(std::chrono::seconds(30)), 0) << child.stderr_text();
+
+  std::map<std::string, std::string> by_symbol;
+  for (const RecordedRequest& q : services.telegram_messages()) {
+    const std::string text = text_of(q);
+    for (const char* s : {"SOLUSDT", "BTCUSDT"}) {
+      if (text.find(s) != std::string::npos) by_symbol[s] = text;
+    }
+  }
+  ASSERT_EQ(by_symbol.size(), 2u);
+  EXPECT_NE(by_symbol["SOLUSDT"].find("long liquidated"), std::string::npos)
+      << by_symbol["SOLUSDT"];
+  EXPECT_NE(by_symbol["SOLUSDT"].find("450,000"), std::string::npos) << by_symbol["SOLUSDT"];
+  EXPECT_NE(by_symbol["SOLUSDT"].find("bybit"), std::string::npos) << by_symbol["SOLUSDT"];
+  EXPECT_NE(by_symbol["BTCUSDT"].find("short liquidated"), std::string::npos)
+      << by_symbol["BTCUSDT"];
+  EXPECT_NE(by_symbol["BTCUSDT"].find("1,280,000"), std::string::npos) << by_symbol["BTCUSDT"];
+  EXPECT_NE(by_symbol["BTCUSDT"].find("okx"), std::string::npos) << by_symbol["BTCUSDT"];
+}
+
 }  // namespace
 }  // namespace sluice::testing

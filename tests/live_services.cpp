@@ -44,6 +44,28 @@ LiveServices::LiveServices() {
     if (!m.is_object() || !m.contains("id")) return {};
     return {json{{"result", json::array()}, {"id", m["id"]}}.dump()};
   });
+  bybit.set_responder([](const std::string& m) -> std::vector<std::string> {
+    if (m == R"({"op":"ping"})") {
+      return {R"({"success":true,"ret_msg":"pong","conn_id":"t","req_id":"","op":"ping"})"};
+    }
+    if (m.find(R"("op":"subscribe")") != std::string::npos) {
+      return {R"({"success":true,"ret_msg":"","conn_id":"t","req_id":"","op":"subscribe"})"};
+    }
+    return {};
+  });
+  okx.set_responder([](const std::string& m) -> std::vector<std::string> {
+    if (m == "ping") return {"pong"};
+    if (m.find(R"("op":"subscribe")") != std::string::npos) {
+      return {R"({"event":"subscribe","arg":{"channel":"liquidation-orders","instType":"SWAP"},)"
+              R"("connId":"t"})"};
+    }
+    return {};
+  });
+  okx_rest.set_handler([](const RecordedRequest&) {
+    return Reply::json(200, R"({"code":"0","msg":"","data":[)"
+                            R"({"instId":"BTC-USDT-SWAP","ctVal":"0.01","ctType":"linear"},)"
+                            R"({"instId":"ETH-USDT-SWAP","ctVal":"0.1","ctType":"linear"}]})");
+  });
   llm.set_handler([](const RecordedRequest& q) {
     const json body = json::parse(q.body, nullptr, false);
     std::string symbol = "?";
@@ -84,7 +106,8 @@ LiveServices::LiveServices() {
 
   std::string bundle;
   for (const std::string* ca :
-       {&binance.ca_file(), &llm.ca_file(), &telegram.ca_file(), &slack.ca_file()}) {
+       {&binance.ca_file(), &bybit.ca_file(), &okx.ca_file(), &okx_rest.ca_file(), &llm.ca_file(),
+        &telegram.ca_file(), &slack.ca_file()}) {
     bundle += read_file(*ca);
   }
   ca_bundle_ = dir.write("test-ca-bundle.pem", bundle);
@@ -112,6 +135,9 @@ void LiveServices::push_telegram_command(int64_t user_id, const std::string& tex
 
 std::map<std::string, std::string> LiveServices::env() const {
   return {{"BINANCE_WS_URL", binance.url("/market/ws/!forceOrder@arr")},
+          {"BYBIT_WS_URL", bybit.url("/v5/public/linear")},
+          {"OKX_WS_URL", okx.url("/ws/v5/public")},
+          {"OKX_REST_BASE", okx_rest.base_url()},
           {"LLM_BASE_URL", llm.url("/v1")},
           {"LLM_API_KEY", kTestLlmKey},
           {"TELEGRAM_API_BASE", telegram.base_url()},
@@ -144,6 +170,46 @@ std::string LiveServices::liquidation_frame(const std::string& symbol, const std
                 {"l", q},
                 {"z", q},
                 {"T", now_ms}}}}
+      .dump();
+}
+
+namespace {
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+std::string LiveServices::bybit_push(const std::string& symbol, const std::string& side,
+                                     double price, double quantity) {
+  const int64_t t = now_ms();
+  return json{{"topic", "allLiquidation." + symbol},
+              {"type", "snapshot"},
+              {"ts", t + 3},
+              {"data", json::array({{{"T", t},
+                                     {"s", symbol},
+                                     {"S", side},
+                                     {"v", fmt::format("{:.3f}", quantity)},
+                                     {"p", fmt::format("{:.2f}", price)}}})}}
+      .dump();
+}
+
+std::string LiveServices::okx_push(const std::string& instrument, const std::string& pos_side,
+                                   double bankruptcy_price, double contracts) {
+  return json{
+      {"arg", {{"channel", "liquidation-orders"}, {"instType", "SWAP"}}},
+      {"data",
+       json::array({{{"instId", instrument},
+                     {"instType", "SWAP"},
+                     {"instFamily", instrument.substr(0, instrument.rfind('-'))},
+                     {"details", json::array({{{"bkLoss", "0"},
+                                               {"bkPx", fmt::format("{:.2f}", bankruptcy_price)},
+                                               {"ccy", ""},
+                                               {"posSide", pos_side},
+                                               {"side", pos_side == "long" ? "sell" : "buy"},
+                                               {"sz", fmt::format("{:.0f}", contracts)},
+                                               {"ts", std::to_string(now_ms())}}})}}})}}
       .dump();
 }
 

@@ -32,6 +32,9 @@ class LiveServices {
   LiveServices();
 
   ws::testing::TlsWsServer binance;
+  ws::testing::TlsWsServer bybit;          // acks subscriptions, answers {"op":"ping"}
+  ws::testing::TlsWsServer okx;            // acks the subscription, answers "ping" with "pong"
+  HttpTestServer okx_rest{{.tls = true}};  // /api/v5/public/instruments
   HttpTestServer llm{{.tls = true}};
   HttpTestServer telegram{{.tls = true}};
   HttpTestServer slack{{.tls = true}};
@@ -48,6 +51,12 @@ class LiveServices {
   // A Binance forceOrder frame (the real wire format) traded now.
   static std::string liquidation_frame(const std::string& symbol, const std::string& side,
                                        double price, double quantity);
+  // A Bybit v5 allLiquidation push of one row (S = "Buy": a long was liquidated) traded now.
+  static std::string bybit_push(const std::string& symbol, const std::string& side, double price,
+                                double quantity);
+  // An OKX liquidation-orders push of one detail, sz in contracts, traded now.
+  static std::string okx_push(const std::string& instrument, const std::string& pos_side,
+                              double bankruptcy_price, double contracts);
   // sendMessage requests the Telegram stand-in received, in arrival order.
   std::vector<RecordedRequest> telegram_messages() const;
 

@@ -4,9 +4,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 namespace sluice::testing {
 namespace {
@@ -88,8 +91,13 @@ std::string key_to_pem(EVP_PKEY* key) {
 }  // namespace
 
 TestCertificates make_test_certificates(const std::string& ca_name) {
+  // Every CA gets a subject of its own: OpenSSL finds an issuer by name, so a client trusting
+  // several test CAs at once (one bundle for many local servers) must not confuse two of them.
+  static std::atomic<uint64_t> counter{0};
+  const std::string unique_name =
+      ca_name + " " + std::to_string(getpid()) + "-" + std::to_string(++counter);
   KeyPtr ca_key = make_key();
-  CertPtr ca = make_cert(ca_key.get(), ca_name.c_str(), nullptr, nullptr, 1, true);
+  CertPtr ca = make_cert(ca_key.get(), unique_name.c_str(), nullptr, nullptr, 1, true);
   KeyPtr key = make_key();
   CertPtr cert = make_cert(key.get(), "127.0.0.1", ca.get(), ca_key.get(), 2, false);
   return {to_pem(ca.get()), to_pem(cert.get()), key_to_pem(key.get())};

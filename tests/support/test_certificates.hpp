@@ -12,7 +12,8 @@ struct TestCertificates {
   std::string key_pem;   // the server's private key
 };
 
-// Throws std::runtime_error naming the OpenSSL step that failed.
+// The CA is named ca_name plus a suffix unique to this call. Throws std::runtime_error naming
+// the OpenSSL step that failed.
 TestCertificates make_test_certificates(const std::string& ca_name);
 
 }  // namespace sluice::testing
