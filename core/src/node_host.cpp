@@ -1,6 +1,7 @@
 // Host services behind the plugin ABI, and child-processor calls for composites.
 #include "sluice/core/node_host.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -282,6 +283,23 @@ void NodeHost::child_process_cb(void* ctx, size_t i, const uint8_t* event, size_
 void NodeInstance::set_executor(Executor* e) {
   host_->set_executor(e);
   for (auto& c : children_) c->set_executor(e);
+}
+
+void NodeInstance::start(const PipelineSpec& spec) {
+  if (started_) return;
+  for (auto& c : children_) c->start(spec);
+  sluice_error err{};
+  if (!plugin_->start(&err)) {
+    sluice_error safe = err;
+    std::string msg =
+        host_->redact(std::string(err.message, strnlen(err.message, sizeof(err.message))));
+    msg = msg.empty() ? "failed to start" : "failed to start: " + msg;
+    size_t n = std::min(msg.size(), sizeof(safe.message) - 1);
+    std::memcpy(safe.message, msg.data(), n);
+    safe.message[n] = '\0';
+    throw ConfigError({plugin_error(spec, *spec_, safe)});
+  }
+  started_ = true;
 }
 
 std::unique_ptr<NodeInstance> NodeInstance::create(const PipelineSpec& spec, const NodeSpec& node,

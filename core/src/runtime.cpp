@@ -169,6 +169,19 @@ HttpResponse handle_admin(Pipeline& p, const HttpRequest& req) {
 
 int Pipeline::run() {
   auto logger = make_logger(spec_.name);
+  // Every node of this process exists (the constructor made them all). Start them before any
+  // stage thread, so no event flows until every node is ready and a failing start ends the run
+  // before it begins; `sluice validate` constructs a Pipeline but never gets here. The nodes
+  // already started are stopped by their destruction, as after any run.
+  for (auto& s : stages_) {
+    try {
+      s->node().start(spec_);
+    } catch (const ConfigError& e) {
+      start_error_ = e.diagnostics().front();
+      logger->error("{}", start_error_->format());
+      return 1;
+    }
+  }
   started_ns_ = sluice::now_ns();
   std::unique_ptr<AdminServer> admin;
   int port = options_.admin_port.value_or(spec_.admin.enabled ? spec_.admin.port : -1);

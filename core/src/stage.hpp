@@ -48,6 +48,7 @@ class Stage : public Executor {
   void wake();
 
   const std::string& name() const { return node_->spec().name; }
+  NodeInstance& node() { return *node_; }
   bool failed() const { return failed_; }
   NodeMetrics* metrics() const { return metrics_; }
 

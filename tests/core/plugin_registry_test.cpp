@@ -78,5 +78,49 @@ TEST(PluginRegistry, InstanceKeepsLibraryLoadedAfterRegistryIsGone) {
   inst.reset();
 }
 
+// A plugin built against ABI 1.0 has a descriptor that ends before `start` (1.1): it loads, its
+// instances start (nothing to call; under AddressSanitizer a read past its descriptor would be
+// reported) and it runs in a pipeline.
+TEST(PluginRegistry, LoadsAndRunsAPluginOfAnOlderAbiMinorThatHasNoStartHook) {
+  PluginRegistry reg;
+  ASSERT_EQ(reg.load_file(kTestPlugins + "/processor_test_old_minor.so"), "");
+  const Plugin* plugin = reg.find(NodeKind::kProcessor, "test_old_minor");
+  ASSERT_NE(plugin, nullptr);
+  EXPECT_EQ(plugin->descriptor->abi_minor, 0u);
+  PipelineSpec spec;
+  spec.name = "t";
+  NodeSpec node;
+  node.name = "old";
+  node.type = "test_old_minor";
+  spec.nodes.push_back(node);
+  auto inst =
+      NodeInstance::create(spec, spec.nodes[0], reg, HostServices{"t", "", nullptr, nullptr});
+  inst->start(spec);
+  EXPECT_TRUE(inst->started());
+
+  testing::TempDir dir;
+  std::string path = dir.write("p.toml", fmt::format(R"([pipeline]
+name = "t"
+state_dir = "{0}/state"
+
+[sources.gen]
+type = "generator"
+count = 20
+
+[processors.old]
+type = "test_old_minor"
+inputs = ["gen"]
+
+[sinks.out]
+type = "file"
+inputs = ["old"]
+path = "{0}/out.jsonl"
+)",
+                                                     dir.path()));
+  auto r = testing::run_pipeline(path);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(testing::read_lines(dir.file("out.jsonl")).size(), 20u);
+}
+
 }  // namespace
 }  // namespace sluice::core

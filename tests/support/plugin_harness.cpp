@@ -148,11 +148,21 @@ PluginHarness::PluginHarness(const std::string& kind, const std::string& type,
   try {
     impl_->node =
         NodeInstance::create(impl_->spec, impl_->spec.nodes.front(), impl_->registry, services);
+    impl_->node->set_executor(impl_.get());
+    if (opts.start) impl_->node->start(impl_->spec);
   } catch (const ConfigError& e) {
+    impl_->node.reset();
     logger->sinks().pop_back();
     throw std::runtime_error(e.what());
   }
-  impl_->node->set_executor(impl_.get());
+}
+
+void PluginHarness::start() {
+  try {
+    impl_->node->start(impl_->spec);
+  } catch (const ConfigError& e) {
+    throw std::runtime_error(e.what());
+  }
 }
 
 PluginHarness::~PluginHarness() {

@@ -39,19 +39,26 @@ struct LogLine {
 };
 
 struct HarnessOptions {
-  std::string state_dir;                      // default: a fresh temporary directory
+  std::string state_dir;                               // default: a fresh temporary directory
   nlohmann::json settings = nlohmann::json::object();  // [settings] name → value
-  std::map<std::string, std::string> env;     // ${VAR} values for the options text
+  std::map<std::string, std::string> env;              // ${VAR} values for the options text
+  // Calls the plugin's start hook once it is created, as `sluice run` does. false: create only,
+  // as `sluice validate` does (start() may follow).
+  bool start = true;
 };
 
 class PluginHarness {
  public:
   // kind: "source" | "processor" | "sink". options_toml: the node table's body without `type`.
   // Throws sluice::core::ConfigError (option problems, with file:line:col) or std::runtime_error
-  // (the plugin's create() refused, message included).
+  // (the plugin's create() or start() refused, message included).
   PluginHarness(const std::string& kind, const std::string& type, const std::string& options_toml,
                 HarnessOptions opts = {});
   ~PluginHarness();
+
+  // Calls the plugin's start hook unless it ran already (HarnessOptions::start = false defers
+  // it). Throws std::runtime_error with the message when it fails.
+  void start();
 
   // Processors and sinks: one call; waits until the plugin calls done (or the timeout passes,
   // which fails the test and returns status kInternal with message "harness timeout").

@@ -7,7 +7,10 @@
  * anything else in the descriptor.
  *
  * Compatibility rules: adding a member at the END of a struct, or a new enum value, bumps the
- * minor version; anything else bumps the major version.
+ * minor version; anything else bumps the major version. A host reads a member added in minor N
+ * only from a descriptor whose abi_minor >= N: an older plugin's descriptor ends before it.
+ *
+ * History: 1.0 first release; 1.1 added sluice_plugin_descriptor.start.
  */
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
@@ -20,7 +23,7 @@ extern "C" {
 #endif
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 #define SLUICE_ENTRY_POINT sluice_plugin_descriptor_v1
 #define SLUICE_ENTRY_POINT_NAME "sluice_plugin_descriptor_v1"
 
@@ -188,7 +191,8 @@ typedef struct sluice_plugin_descriptor {
   const char* const* outputs;
 
   /* config_json: the node's validated options with defaults applied. Returns NULL and fills
-   * err on failure. Must not start I/O: `sluice validate` creates instances too. */
+   * err on failure. Must not start I/O: `sluice validate` creates instances too (and never
+   * calls start); begin work in start(). */
   void* (*create)(const sluice_host* host, const char* config_json, sluice_error* err);
   void (*destroy)(void* self);
 
@@ -198,6 +202,15 @@ typedef struct sluice_plugin_descriptor {
   void (*process)(void* self, sluice_call* call);
   /* Sinks: called once when the input is drained, before destroy. May be NULL. */
   void (*flush)(void* self);
+
+  /* ABI 1.1. All kinds: called once per instance when the pipeline starts running, after every
+   * node of the process was created and before the first run/process call (a composite's
+   * children are started before it). `sluice validate` creates and destroys instances without
+   * calling it, so this is where polling, connections and timers begin. Called on a runtime
+   * thread, not the stage thread. Returns 0, or non-zero with err filled: the run then fails
+   * naming the node, before any event flows, and instances are destroyed as usual. May be NULL.
+   * Hosts read it only when abi_minor >= 1. */
+  int (*start)(void* self, sluice_error* err);
 } sluice_plugin_descriptor;
 
 typedef const sluice_plugin_descriptor* (*sluice_entry_point_fn)(void);

@@ -5,8 +5,11 @@
 //
 //   SLUICE_PLUGIN(MyFilter, "my_filter", "1.0.0", "Drops boring events", kMyFilterOptions);
 //
-// Exceptions are for the control plane only: a constructor throws OptionError / std::exception to
-// reject its configuration. process()/consume() report failures through Call::fail().
+// Lifecycle: the constructor only checks options and prepares (`sluice validate` constructs and
+// destroys every node); start() begins background work (polling, connections, timers) once the
+// pipeline runs; the destructor stops it. Exceptions are for the control plane only: a
+// constructor throws OptionError / std::exception to reject its configuration, start() throws to
+// fail the run. process()/consume() report failures through Call::fail().
 #pragma once
 
 #include <atomic>
@@ -339,9 +342,15 @@ class SourceContext {
   sluice_source_ctx* c_;
 };
 
+// start(), in every kind: called once when the pipeline starts running, after every node was
+// constructed and before the first run()/process()/consume(); never by `sluice validate`. Begin
+// background work here, not in the constructor. It runs on a runtime thread, not the stage
+// thread. Throw (OptionError to name an option) to fail the run; the object is then destroyed.
+
 class Source {
  public:
   virtual ~Source() = default;
+  virtual void start() {}
   // Emits until finished or stopping; throws to report a failure.
   virtual void run(SourceContext& ctx) = 0;
 };
@@ -349,12 +358,14 @@ class Source {
 class Processor {
  public:
   virtual ~Processor() = default;
+  virtual void start() {}
   virtual void process(Call call) = 0;
 };
 
 class Sink {
  public:
   virtual ~Sink() = default;
+  virtual void start() {}
   virtual void consume(Call call) = 0;
   // Called once when the input is drained, before destruction.
   virtual void flush() {}
@@ -368,24 +379,35 @@ inline void copy_to(char* dst, size_t cap, std::string_view s) {
   dst[n] = '\0';
 }
 
+// Fills err from a control-plane exception: the option an OptionError names, else none.
+inline void fill_error(sluice_error* err, const std::exception& e) {
+  const auto* option = dynamic_cast<const OptionError*>(&e);
+  copy_to(err->key, sizeof(err->key), option ? std::string_view(option->key()) : "");
+  err->column = option ? option->column() : 0;
+  copy_to(err->message, sizeof(err->message), e.what());
+}
+
 template <class T>
 struct Adapter {
   static void* create(const sluice_host* host, const char* config_json, sluice_error* err) {
     try {
       Config cfg(Json::parse(config_json));
       return new T(Host(host), cfg);
-    } catch (const OptionError& e) {
-      copy_to(err->key, sizeof(err->key), e.key());
-      err->column = e.column();
-      copy_to(err->message, sizeof(err->message), e.what());
     } catch (const std::exception& e) {
-      err->key[0] = '\0';
-      err->column = 0;
-      copy_to(err->message, sizeof(err->message), e.what());
+      fill_error(err, e);
     }
     return nullptr;
   }
   static void destroy(void* self) { delete static_cast<T*>(self); }
+  static int start(void* self, sluice_error* err) {
+    try {
+      static_cast<T*>(self)->start();
+      return 0;
+    } catch (const std::exception& e) {
+      fill_error(err, e);
+      return 1;
+    }
+  }
   static int run(void* self, sluice_source_ctx* c, sluice_error* err) {
     if constexpr (std::is_base_of_v<Source, T>) {
       try {
@@ -447,6 +469,7 @@ const sluice_plugin_descriptor* describe(const char* name, const char* version,
     x.run = &Adapter<T>::run;
     x.process = &Adapter<T>::process;
     x.flush = &Adapter<T>::flush;
+    x.start = &Adapter<T>::start;
     return x;
   }();
   return &d;

@@ -96,6 +96,11 @@ class NodeInstance {
   const sluice_plugin_descriptor& descriptor() const { return plugin_->descriptor(); }
   // Sets the executor of this node and every descendant.
   void set_executor(Executor* e);
+  // Calls the start hook of the node's children (recursively), then of the node, each at most
+  // once; `sluice validate` never gets here. Throws ConfigError naming the node whose start
+  // failed, with the plugin's message (secrets redacted).
+  void start(const PipelineSpec& spec);
+  bool started() const { return started_; }
 
   // Creates the node's children (recursively), then the node. Throws ConfigError naming the
   // option the plugin refused (file:line:col).
@@ -108,6 +113,7 @@ class NodeInstance {
   std::vector<std::unique_ptr<NodeInstance>> children_;
   std::unique_ptr<NodeHost> host_;
   std::unique_ptr<PluginInstance> plugin_;
+  bool started_ = false;
 };
 
 // The logger every runtime component uses, named "<pipeline>.<node>".

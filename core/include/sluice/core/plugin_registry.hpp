@@ -58,6 +58,12 @@ class PluginInstance {
 
   const sluice_plugin_descriptor& descriptor() const { return *d_; }
   void* self() const { return self_; }
+  // Runs the plugin's start hook, if it has one. Returns false with err filled when it fails.
+  // A descriptor of ABI 1.0 ends before the `start` field, so it is read only from 1.1 on.
+  bool start(sluice_error* err) const {
+    auto* hook = d_->abi_minor >= 1 ? d_->start : nullptr;
+    return hook == nullptr || hook(self_, err) == 0;
+  }
 
  private:
   std::shared_ptr<void> library_;

@@ -41,18 +41,24 @@ class Stage;
 
 class Pipeline {
  public:
-  // Creates every plugin instance of this process (throws ConfigError on refusal).
+  // Creates every plugin instance of this process (throws ConfigError on refusal); starts none:
+  // `sluice validate` stops here.
   Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunOptions options = {});
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Runs until every source finished and everything drained, or until stop() and the drain
-  // (bounded by the grace period). Returns 0, or 1 if a source failed or the drain timed out.
+  // Starts every node (their plugins' start hooks, children first), then runs until every
+  // source finished and everything drained, or until stop() and the drain (bounded by the grace
+  // period). Returns 0, or 1 if a start hook failed (logged and kept in start_error(), naming
+  // the node; no event has flowed then), a source failed or the drain timed out.
   int run();
   // Asks sources to stop; thread-safe. A second call forces an immediate stop.
   void stop();
 
+  // The failed start that ended run() before it began, naming the node as a constructor
+  // refusal does (file:line:col: processors.x: failed to start: ...); nullopt otherwise.
+  const std::optional<Diagnostic>& start_error() const { return start_error_; }
   std::vector<NodeSummary> summary() const;
   MetricsRegistry& metrics() { return metrics_; }
   SettingsStore& settings() { return *settings_; }
@@ -81,6 +87,7 @@ class Pipeline {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> hard_stop_{false};
   std::atomic<uint16_t> admin_port_{0};
+  std::optional<Diagnostic> start_error_;
   int64_t started_ns_ = 0;
 };
 
