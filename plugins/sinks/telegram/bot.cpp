@@ -36,10 +36,6 @@ constexpr std::chrono::seconds kRefusalInterval{30};
 // Attempts of one reply (429, 5xx and network errors retry) and the longest retry_after taken.
 constexpr int kReplyAttempts = 3;
 constexpr std::chrono::seconds kMaxReplyWait{60};
-// The first poll waits this long. `sluice validate` creates every instance (to run its checks)
-// and destroys it at once; the SDK has no start hook, and a dry run must neither take and answer
-// updates nor make the running pipeline's poll fail with 409 Conflict.
-constexpr std::chrono::seconds kStartDelay{1};
 // Telegram's limit for callback_data.
 constexpr size_t kMaxCallbackData = 64;
 
@@ -300,7 +296,10 @@ Bot::Bot(const Host& host, BotOptions options)
                "': /setthreshold will be refused (declare it under [settings])");
   }
   client_ = std::make_unique<http::Client>(opts_.client);
-  client_->schedule(kStartDelay, [this](bool cancelled) {
+}
+
+void Bot::start() {
+  client_->post([this](bool cancelled) {
     if (!cancelled) poll();
   });
 }

@@ -4,6 +4,10 @@
 // the node's state directory so that a restart neither answers a command twice nor forgets a
 // mute. The sink asks it which symbols are muted and tells it what it sent, for /stats.
 //
+// Polling starts with start() (the sink's start hook), never at construction: `sluice validate`
+// creates and destroys every node, and a dry run must neither take and answer updates nor make
+// the running pipeline's poll fail with 409 Conflict.
+//
 // Polling and replies run on the bot's own HTTP client thread; muted() and the record_*()
 // calls come from the sink's stage and delivery threads. Destroying the bot cancels the long
 // poll at once, so a stop never waits for poll_timeout.
@@ -66,13 +70,16 @@ struct BotOptions {
 
 class Bot {
  public:
-  // Loads the persisted state and starts polling. Throws std::runtime_error when the client
-  // cannot be set up (a bad ca_file).
+  // Loads the persisted state. Throws std::runtime_error when the client cannot be set up (a
+  // bad ca_file).
   Bot(const Host& host, BotOptions options);
   // Cancels the long poll and any reply in flight, then joins the client thread.
   ~Bot();
   Bot(const Bot&) = delete;
   Bot& operator=(const Bot&) = delete;
+
+  // Sends the first getUpdates at once; call once.
+  void start();
 
   // True while a mute of this symbol runs; counts the symbol as seen either way. Any thread.
   bool muted(std::string_view symbol);

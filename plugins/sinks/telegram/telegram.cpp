@@ -297,6 +297,10 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
   }
 }
 
+void TelegramSink::start() {
+  if (bot_) bot_->start();
+}
+
 void TelegramSink::consume(Call call) {
   const EventView event = call.event();
   std::string symbol;

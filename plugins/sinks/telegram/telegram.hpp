@@ -126,6 +126,8 @@ class TelegramSink final : public Sink {
  public:
   TelegramSink(const Host& host, const Config& config);
 
+  // Starts the bot's long polling (commands = true).
+  void start() override;
   void consume(Call call) override;
 
  private:

@@ -411,11 +411,30 @@ TEST(TelegramCommandsTest, StopsAtOnceWhileALongPollIsOpen) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }
 
+// `sluice validate` creates every node and drops it without calling start.
+HarnessOptions created_only() {
+  HarnessOptions o = with_threshold();
+  o.start = false;
+  return o;
+}
+
 TEST(TelegramCommandsTest, DoesNotPollWhenCreatedAndDroppedAtOnceAsValidateDoes) {
   FakeBotApi api;
   api.push_updates({command(1, kAdmin, "/start")});
-  { PluginHarness sink("sink", "telegram", options(api), with_threshold()); }
+  { PluginHarness sink("sink", "telegram", options(api), created_only()); }
   EXPECT_EQ(api.server.request_count(), 0u);
+}
+
+TEST(TelegramCommandsTest, PollsOnlyOnceStartedAndFindsTheUpdateStillThere) {
+  FakeBotApi api;
+  api.push_updates({command(1, kAdmin, "/start")});
+  PluginHarness sink("sink", "telegram", options(api), created_only());
+  // Long enough for a poll sent at creation to reach the server.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(api.server.request_count(), 0u);
+  sink.start();
+  const std::string help = api.reply_after(0);
+  EXPECT_NE(help.find("/setthreshold USD"), std::string::npos) << help;
 }
 
 TEST(TelegramCommandsTest, RejectsCommandsWithoutUsersAndBadPollTimeouts) {
