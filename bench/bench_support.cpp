@@ -90,6 +90,14 @@ void* create_or_skip(benchmark::State& state, const BenchPlugin& plugin, const s
   void* self = plugin.descriptor->create(&host, plugin.config_json.c_str(), &err);
   if (self == nullptr) {
     state.SkipWithError((std::string(err.key) + ": " + err.message).c_str());
+    return nullptr;
+  }
+  // As `sluice run` does: the start hook (ABI 1.1) before the first event.
+  const sluice_plugin_descriptor& d = *plugin.descriptor;
+  if (d.abi_minor >= 1 && d.start != nullptr && d.start(self, &err) != 0) {
+    state.SkipWithError((std::string("start: ") + err.message).c_str());
+    d.destroy(self);
+    return nullptr;
   }
   return self;
 }

@@ -30,7 +30,8 @@ struct BenchPlugin {
 // toml_options, the body of the node's table without `type`, e.g. "count = 1000".
 BenchPlugin load_plugin(core::NodeKind kind, std::string_view type, std::string_view toml_options);
 
-// Creates the plugin instance, or skips the benchmark with the reason; nullptr then.
+// Creates the plugin instance and runs its start hook, as `sluice run` does, or skips the
+// benchmark with the reason; nullptr then.
 void* create_or_skip(benchmark::State& state, const BenchPlugin& plugin, const sluice_host& host);
 
 // Runs one source instance to its end per iteration, with an emit that only counts. Reports

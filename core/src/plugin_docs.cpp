@@ -7,20 +7,34 @@ namespace sluice::core {
 
 const char* option_type_name(sluice_option_type t) {
   switch (t) {
-    case SLUICE_OPT_STRING: return "string";
-    case SLUICE_OPT_INT: return "integer";
-    case SLUICE_OPT_DOUBLE: return "number";
-    case SLUICE_OPT_BOOL: return "boolean";
-    case SLUICE_OPT_DURATION: return "duration";
-    case SLUICE_OPT_SIZE: return "size";
-    case SLUICE_OPT_STRING_LIST: return "list of strings";
-    case SLUICE_OPT_INT_LIST: return "list of integers";
-    case SLUICE_OPT_DOUBLE_LIST: return "list of numbers";
-    case SLUICE_OPT_TABLE: return "table";
-    case SLUICE_OPT_PROCESSOR: return "processor name";
-    case SLUICE_OPT_PROCESSOR_LIST: return "list of processor names";
-    case SLUICE_OPT_SECRET: return "secret";
-    case SLUICE_OPT_EXPRESSION: return "expression";
+    case SLUICE_OPT_STRING:
+      return "string";
+    case SLUICE_OPT_INT:
+      return "integer";
+    case SLUICE_OPT_DOUBLE:
+      return "number";
+    case SLUICE_OPT_BOOL:
+      return "boolean";
+    case SLUICE_OPT_DURATION:
+      return "duration";
+    case SLUICE_OPT_SIZE:
+      return "size";
+    case SLUICE_OPT_STRING_LIST:
+      return "list of strings";
+    case SLUICE_OPT_INT_LIST:
+      return "list of integers";
+    case SLUICE_OPT_DOUBLE_LIST:
+      return "list of numbers";
+    case SLUICE_OPT_TABLE:
+      return "table";
+    case SLUICE_OPT_PROCESSOR:
+      return "processor name";
+    case SLUICE_OPT_PROCESSOR_LIST:
+      return "list of processor names";
+    case SLUICE_OPT_SECRET:
+      return "secret";
+    case SLUICE_OPT_EXPRESSION:
+      return "expression";
   }
   return "unknown";
 }
@@ -45,11 +59,21 @@ nlohmann::json option_schema(const sluice_option_spec& o) {
     case SLUICE_OPT_STRING:
     case SLUICE_OPT_SECRET:
     case SLUICE_OPT_EXPRESSION:
-    case SLUICE_OPT_PROCESSOR: s = {{"type", "string"}}; break;
-    case SLUICE_OPT_INT: s = {{"type", "integer"}}; break;
-    case SLUICE_OPT_DOUBLE: s = {{"type", "number"}}; break;
-    case SLUICE_OPT_BOOL: s = {{"type", "boolean"}}; break;
-    case SLUICE_OPT_DURATION: s = {{"type", "string"}, {"pattern", kDuration}}; break;
+    case SLUICE_OPT_PROCESSOR:
+      s = {{"type", "string"}};
+      break;
+    case SLUICE_OPT_INT:
+      s = {{"type", "integer"}};
+      break;
+    case SLUICE_OPT_DOUBLE:
+      s = {{"type", "number"}};
+      break;
+    case SLUICE_OPT_BOOL:
+      s = {{"type", "boolean"}};
+      break;
+    case SLUICE_OPT_DURATION:
+      s = {{"type", "string"}, {"pattern", kDuration}};
+      break;
     case SLUICE_OPT_SIZE:
       s = {{"anyOf", {{{"type", "integer"}}, {{"type", "string"}, {"pattern", kSize}}}}};
       break;
@@ -57,9 +81,15 @@ nlohmann::json option_schema(const sluice_option_spec& o) {
     case SLUICE_OPT_PROCESSOR_LIST:
       s = {{"type", "array"}, {"items", {{"type", "string"}}}};
       break;
-    case SLUICE_OPT_INT_LIST: s = {{"type", "array"}, {"items", {{"type", "integer"}}}}; break;
-    case SLUICE_OPT_DOUBLE_LIST: s = {{"type", "array"}, {"items", {{"type", "number"}}}}; break;
-    case SLUICE_OPT_TABLE: s = {{"type", "object"}}; break;
+    case SLUICE_OPT_INT_LIST:
+      s = {{"type", "array"}, {"items", {{"type", "integer"}}}};
+      break;
+    case SLUICE_OPT_DOUBLE_LIST:
+      s = {{"type", "array"}, {"items", {{"type", "number"}}}};
+      break;
+    case SLUICE_OPT_TABLE:
+      s = {{"type", "object"}};
+      break;
   }
   if (o.description) s["description"] = o.description;
   if (o.choices) {
@@ -87,12 +117,11 @@ std::string describe_text(const Plugin& p) {
   if (d.option_count == 0) out += "    (none)\n";
   for (size_t i = 0; i < d.option_count; ++i) {
     const sluice_option_spec& o = d.options[i];
-    fmt::format_to(std::back_inserter(out), "    {:<18} {:<24} {}{}\n", o.key,
-                   option_type_name(o.type),
-                   o.required ? "required" : fmt::format("default {}", o.default_toml
-                                                                           ? o.default_toml
-                                                                           : "(none)"),
-                   o.choices ? fmt::format(", one of: {}", o.choices) : "");
+    fmt::format_to(
+        std::back_inserter(out), "    {:<18} {:<24} {}{}\n", o.key, option_type_name(o.type),
+        o.required ? "required"
+                   : fmt::format("default {}", o.default_toml ? o.default_toml : "(none)"),
+        o.choices ? fmt::format(", one of: {}", o.choices) : "");
     fmt::format_to(std::back_inserter(out), "        {}\n", o.description ? o.description : "");
   }
   return out;
@@ -110,14 +139,17 @@ std::string describe_markdown(const Plugin& p) {
     const sluice_option_spec& o = d.options[i];
     std::string desc = o.description ? o.description : "";
     if (o.choices) desc += fmt::format(" One of: `{}`.", o.choices);
-    std::string def = o.required ? "**required**"
-                                 : (o.default_toml ? fmt::format("`{}`", o.default_toml) : "—");
+    std::string def =
+        o.required ? "**required**" : (o.default_toml ? fmt::format("`{}`", o.default_toml) : "—");
     fmt::format_to(std::back_inserter(out), "| `{}` | {} | {} | {} |\n", o.key,
                    option_type_name(o.type), def, desc);
   }
   if (p.kind() != NodeKind::kSource) {
-    out += "\nEvery processor and sink also takes `inputs`, `max_in_flight` and `ordered` "
-           "(see docs/pipeline-files.md).\n";
+    out +=
+        "\nEvery processor and sink also takes `inputs`, `max_in_flight`, `ordered` and "
+        "`enabled` (see docs/pipeline-files.md).\n";
+  } else {
+    out += "\nEvery source also takes `enabled` (see docs/pipeline-files.md).\n";
   }
   return out;
 }
@@ -131,6 +163,9 @@ nlohmann::json pipeline_json_schema(const PluginRegistry& registry) {
       const sluice_plugin_descriptor& d = *p.descriptor;
       nlohmann::json props = {{"type", {{"const", d.name}}}};
       nlohmann::json required = {"type"};
+      props["enabled"] = {
+          {"description", "false leaves the node out, e.g. \"${BYBIT:-false}\""},
+          {"anyOf", {{{"type", "boolean"}}, {{"type", "string"}, {"pattern", "\\$\\{"}}}}};
       if (kind != NodeKind::kSource) {
         props["inputs"] = {{"type", "array"}, {"items", {{"type", "string"}}}};
         props["max_in_flight"] = {{"type", "integer"}, {"minimum", 1}};
@@ -149,25 +184,24 @@ nlohmann::json pipeline_json_schema(const PluginRegistry& registry) {
     sections[kind_section(kind)] = {{"type", "object"},
                                     {"additionalProperties", {{"oneOf", variants}}}};
   }
-  nlohmann::json schema = {
-      {"$schema", "https://json-schema.org/draft/2020-12/schema"},
-      {"title", "Sluice pipeline"},
-      {"type", "object"},
-      {"properties",
-       {{"pipeline", {{"type", "object"}}},
-        {"settings", {{"type", "object"}}},
-        {"admin", {{"type", "object"}}},
-        {"placement", {{"type", "object"}}},
-        {"sources", sections["sources"]},
-        {"processors", sections["processors"]},
-        {"sinks", sections["sinks"]}}},
-      {"additionalProperties", false}};
+  nlohmann::json schema = {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
+                           {"title", "Sluice pipeline"},
+                           {"type", "object"},
+                           {"properties",
+                            {{"pipeline", {{"type", "object"}}},
+                             {"settings", {{"type", "object"}}},
+                             {"admin", {{"type", "object"}}},
+                             {"placement", {{"type", "object"}}},
+                             {"sources", sections["sources"]},
+                             {"processors", sections["processors"]},
+                             {"sinks", sections["sinks"]}}},
+                           {"additionalProperties", false}};
   return schema;
 }
 
 std::string pipeline_dot(const PipelineSpec& spec) {
-  std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n",
-                                spec.name);
+  std::string out = fmt::format(
+      "digraph \"{}\" {{\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n", spec.name);
   auto node_line = [&](const NodeSpec& n) {
     const char* shape = n.kind == NodeKind::kSource ? "invhouse"
                         : n.kind == NodeKind::kSink ? "house"
@@ -196,8 +230,8 @@ std::string pipeline_dot(const PipelineSpec& spec) {
                      in.output.empty() ? "" : fmt::format(" [label=\"{}\"]", in.output));
     }
     for (const std::string& c : n.children) {
-      fmt::format_to(std::back_inserter(out), "  \"{}\" -> \"{}\" [style=dashed, arrowhead=odot];\n",
-                     n.name, c);
+      fmt::format_to(std::back_inserter(out),
+                     "  \"{}\" -> \"{}\" [style=dashed, arrowhead=odot];\n", n.name, c);
     }
   }
   out += "}\n";

@@ -60,6 +60,9 @@ struct TestOptions {
   std::string state_dir;           // "" = the plugin gets no state directory
   Json settings = Json::object();  // initial [settings]: name → value
   bool echo_logs = false;          // also print every log line to stderr
+  // Calls the plugin's start hook (ABI 1.1) after create(), as `sluice run` does; false only
+  // creates it, as `sluice validate` does (call TestPlugin::start() later).
+  bool start = true;
 };
 
 // The host services one plugin instance sees. Thread-safe, like the runtime's: asynchronous
@@ -321,6 +324,14 @@ class TestPlugin {
     sluice_error err{};
     self_ = d_->create(host_->raw(), config.dump().c_str(), &err);
     if (self_ == nullptr) throw CreateError(err.key, err.column, err.message);
+    if (options.start) {
+      try {
+        start();
+      } catch (...) {
+        d_->destroy(self_);
+        throw;
+      }
+    }
   }
   TestPlugin(const TestPlugin&) = delete;
   TestPlugin& operator=(const TestPlugin&) = delete;
@@ -334,12 +345,21 @@ class TestPlugin {
   static std::optional<CreateError> create_error(const sluice_plugin_descriptor* descriptor,
                                                  const Json& config,
                                                  const TestOptions& options = {}) {
+    TestOptions create_only = options;
+    create_only.start = false;
     try {
-      TestPlugin plugin(descriptor, config, options);
+      TestPlugin plugin(descriptor, config, create_only);
     } catch (const CreateError& e) {
       return e;
     }
     return std::nullopt;
+  }
+
+  // Runs the start hook (a plugin of ABI 1.0 has none); throws CreateError if it fails.
+  void start() {
+    if (d_->abi_minor < 1 || d_->start == nullptr) return;
+    sluice_error err{};
+    if (d_->start(self_, &err) != 0) throw CreateError(err.key, err.column, err.message);
   }
 
   const sluice_plugin_descriptor& descriptor() const { return *d_; }
