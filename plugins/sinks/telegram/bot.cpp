@@ -52,30 +52,6 @@ int64_t now_ms() {
       .count();
 }
 
-std::string escape_html(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
 std::string upper_ascii(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -532,8 +508,8 @@ std::string Bot::run_command(const std::string& command, const std::vector<std::
   if (command == "setthreshold") return cmd_setthreshold(args);
   if (command == "mute") return cmd_mute(args);
   if (command == "unmute") return cmd_unmute(args);
-  return "Unknown command <code>/" + escape_html(command) + "</code>. Commands:\n" +
-         std::string(kHelp);
+  return "Unknown command <code>/" + http::escape(command, http::Escape::kHtml) +
+         "</code>. Commands:\n" + std::string(kHelp);
 }
 
 std::string Bot::cmd_stats() {
@@ -562,9 +538,9 @@ std::string Bot::cmd_stats() {
     });
     for (size_t i = 0; i < rows.size() && i < kMaxRows; ++i) {
       const SymbolStats& s = *rows[i].second;
-      out += "<b>" + escape_html(rows[i].first) + "</b>: " + std::to_string(s.sent) +
-             (s.sent == 1 ? " alert" : " alerts") + " \xC2\xB7 $" + with_thousands(s.volume_usd) +
-             "\n";
+      out += "<b>" + http::escape(rows[i].first, http::Escape::kHtml) +
+             "</b>: " + std::to_string(s.sent) + (s.sent == 1 ? " alert" : " alerts") +
+             " \xC2\xB7 $" + with_thousands(s.volume_usd) + "\n";
     }
     if (rows.size() > kMaxRows) {
       out += "\xE2\x80\xA6 and " + std::to_string(rows.size() - kMaxRows) + " more symbols\n";
@@ -596,7 +572,8 @@ std::string Bot::cmd_symbols() {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });
   for (size_t i = 0; i < rows.size() && i < kMaxRows; ++i) {
-    out += escape_html(rows[i].first) + ": " + std::to_string(rows[i].second) + "\n";
+    out += http::escape(rows[i].first, http::Escape::kHtml) + ": " +
+           std::to_string(rows[i].second) + "\n";
   }
   if (rows.size() > kMaxRows) {
     out += "\xE2\x80\xA6 and " + std::to_string(rows.size() - kMaxRows) + " more\n";
@@ -612,21 +589,24 @@ std::string Bot::cmd_symbols() {
       break;
     }
     const auto left = std::chrono::seconds((until - now + 999) / 1000);
-    out += "\xF0\x9F\x94\x95 " + escape_html(symbol) + " for " + duration_text(left) + " (until " +
-           until_text(until) + ")\n";
+    out += "\xF0\x9F\x94\x95 " + http::escape(symbol, http::Escape::kHtml) + " for " +
+           duration_text(left) + " (until " + until_text(until) + ")\n";
   }
   out.pop_back();
   return out;
 }
 
 std::string Bot::cmd_setthreshold(const std::vector<std::string>& args) {
-  const std::string name = "<code>" + escape_html(opts_.threshold_setting) + "</code>";
+  const std::string name =
+      "<code>" + http::escape(opts_.threshold_setting, http::Escape::kHtml) + "</code>";
   const std::string usage =
       "Usage: /setthreshold USD, e.g. <code>/setthreshold 250000</code> (250k and 1.5M work "
       "too)";
   if (args.size() != 1) return usage;
   const auto value = parse_usd(args[0]);
-  if (!value) return "<code>" + escape_html(args[0]) + "</code> is not a positive amount. " + usage;
+  if (!value)
+    return "<code>" + http::escape(args[0], http::Escape::kHtml) +
+           "</code> is not a positive amount. " + usage;
   const auto old = host_.setting(opts_.threshold_setting);
   if (!old || old->is_discarded()) {
     return "This pipeline has no setting " + name +
@@ -664,11 +644,12 @@ std::string Bot::cmd_mute(const std::vector<std::string>& args) {
   const std::string symbol = upper_ascii(args[0]);
   const auto duration = parse_mute_duration(args[1]);
   if (!duration) {
-    return "<code>" + escape_html(args[1]) + "</code> is not a duration. " + usage;
+    return "<code>" + http::escape(args[1], http::Escape::kHtml) + "</code> is not a duration. " +
+           usage;
   }
   const std::string until = mute(symbol, *duration);
   host_.info("telegram: muted " + symbol + " for " + duration_text(*duration));
-  return "\xF0\x9F\x94\x95 <b>" + escape_html(symbol) + "</b> muted for " +
+  return "\xF0\x9F\x94\x95 <b>" + http::escape(symbol, http::Escape::kHtml) + "</b> muted for " +
          duration_text(*duration) + ", until " + until + ".";
 }
 
@@ -682,10 +663,10 @@ std::string Bot::cmd_unmute(const std::vector<std::string>& args) {
     was = it != mutes_.end() && it->second > now_ms();
     if (it != mutes_.end()) mutes_.erase(it);
   }
-  if (!was) return "<b>" + escape_html(symbol) + "</b> was not muted.";
+  if (!was) return "<b>" + http::escape(symbol, http::Escape::kHtml) + "</b> was not muted.";
   save_state();
   host_.info("telegram: unmuted " + symbol);
-  return "\xF0\x9F\x94\x94 <b>" + escape_html(symbol) + "</b> unmuted.";
+  return "\xF0\x9F\x94\x94 <b>" + http::escape(symbol, http::Escape::kHtml) + "</b> unmuted.";
 }
 
 void Bot::send(Outgoing o, int attempt) {

@@ -16,14 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-http::EventTemplate compile(const std::string& key, const std::string& text, http::Escape escape) {
-  try {
-    return http::EventTemplate(text, escape);
-  } catch (const std::invalid_argument& e) {
-    throw OptionError(key, e.what());
-  }
-}
-
 std::string clock_time(int64_t time_ns) {
   const std::time_t secs = static_cast<std::time_t>(time_ns / 1'000'000'000);
   std::tm tm{};
@@ -201,8 +193,8 @@ http::Verdict classify_telegram(const http::Response& r, int64_t chat_id) {
 
 TelegramSink::TelegramSink(const Host& host, const Config& config)
     : host_(host),
-      template_(compile("template", config.str("template", std::string(kDefaultTemplate)),
-                        http::Escape::kHtml)),
+      template_(http::compile_template(
+          "template", config.str("template", std::string(kDefaultTemplate)), http::Escape::kHtml)),
       chart_button_text_(config.str("chart_button_text")),
       disable_link_preview_(config.flag("disable_link_preview")),
       timeout_(config.duration("timeout")) {
@@ -230,11 +222,13 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
     }
   }
   const std::string chart = config.str("chart_url");
-  if (!chart.empty()) chart_url_.emplace(compile("chart_url", chart, http::Escape::kNone));
+  if (!chart.empty()) {
+    chart_url_.emplace(http::compile_template("chart_url", chart, http::Escape::kNone));
+  }
   if (config.has("message_thread_id")) thread_id_ = config.i64("message_thread_id");
   if (timeout_.count() <= 0) throw OptionError("timeout", "must be positive");
-  const int64_t retries = config.i64("max_retries");
-  if (retries < 0) throw OptionError("max_retries", "must not be negative");
+  // max_retries, the backoff and the TLS options, shared by every chat.
+  const http::DeliveryOptions delivery = http::delivery_options(config, "telegram");
   const int64_t per_second = config.i64("max_per_second");
   if (per_second <= 0) throw OptionError("max_per_second", "must be positive");
   const auto min_interval = config.duration("min_interval");
@@ -245,15 +239,10 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
       min_interval,
       std::chrono::nanoseconds(1'000'000'000LL * static_cast<int64_t>(ids.size()) / per_second));
   for (int64_t id : ids) {
-    http::DeliveryOptions d;
+    http::DeliveryOptions d = delivery;
     d.service = "telegram: chat " + std::to_string(id);
-    d.max_retries = static_cast<int>(retries);
-    d.backoff_base = config.duration("retry_backoff");
-    d.backoff_max = config.duration("retry_backoff_max");
     d.ordered = true;
     d.min_interval = interval;
-    d.client.ca_file = config.str("ca_file", "");
-    d.client.insecure_skip_verify = config.flag("insecure_skip_verify");
     d.client.max_connections = 1;
     d.client.redact = {token};
     try {
@@ -282,10 +271,9 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
   }
   b.poll_timeout = std::chrono::duration_cast<std::chrono::seconds>(poll_timeout);
   b.request_timeout = timeout_;
-  b.backoff_base = config.duration("retry_backoff");
-  b.backoff_max = config.duration("retry_backoff_max");
-  b.client.ca_file = config.str("ca_file", "");
-  b.client.insecure_skip_verify = config.flag("insecure_skip_verify");
+  b.backoff_base = delivery.backoff_base;
+  b.backoff_max = delivery.backoff_max;
+  b.client = delivery.client;
   // The long poll holds one connection; replies use the other.
   b.client.max_connections = 2;
   b.client.redact = {token};
@@ -364,4 +352,4 @@ void TelegramSink::consume(Call call) {
 
 SLUICE_PLUGIN(sluice::telegram_sink::TelegramSink, "telegram", "1.0.0",
               "Sends each event as a Telegram message to every configured chat, paced and retried",
-              sluice::telegram_sink::kOptions);
+              sluice::telegram_sink::kOptions.specs);

@@ -9,6 +9,7 @@
 // counted and skipped.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "bot.hpp"
 #include "delivery.hpp"
 #include "message.hpp"
+#include "poster.hpp"
 #include "sluice/sdk.hpp"
 
 namespace sluice::telegram_sink {
@@ -31,7 +33,8 @@ inline constexpr size_t kMaxText = 4096;
 inline constexpr std::string_view kMuteButtonText = "\xF0\x9F\x94\x95 Mute 1h";
 
 // clang-format off
-inline constexpr sluice_option_spec kOptions[] = {
+inline constexpr auto kOptions = http::option_list(
+    std::to_array<sluice_option_spec>({
     {.key = "bot_token", .type = SLUICE_OPT_SECRET, .default_toml = nullptr, .required = 1,
      .description = "Bot token from @BotFather (123456:ABC...)", .choices = nullptr},
     {.key = "chat_ids", .type = SLUICE_OPT_INT_LIST, .default_toml = nullptr, .required = 1,
@@ -58,21 +61,9 @@ inline constexpr sluice_option_spec kOptions[] = {
      .description = "Least time between two messages to one chat", .choices = nullptr},
     {.key = "max_per_second", .type = SLUICE_OPT_INT, .default_toml = "30", .required = 0,
      .description = "Most messages per second over all chats", .choices = nullptr},
-    {.key = "timeout", .type = SLUICE_OPT_DURATION, .default_toml = "\"10s\"", .required = 0,
-     .description = "Deadline of one attempt", .choices = nullptr},
-    {.key = "max_retries", .type = SLUICE_OPT_INT, .default_toml = "5", .required = 0,
-     .description = "Retries after the first attempt (429, 5xx, timeouts, connection errors)",
-     .choices = nullptr},
-    {.key = "retry_backoff", .type = SLUICE_OPT_DURATION, .default_toml = "\"500ms\"",
-     .required = 0, .description = "Backoff base: retry n waits up to base * 2^n (full jitter)",
-     .choices = nullptr},
-    {.key = "retry_backoff_max", .type = SLUICE_OPT_DURATION, .default_toml = "\"30s\"",
-     .required = 0, .description = "Longest backoff between retries", .choices = nullptr},
-    {.key = "ca_file", .type = SLUICE_OPT_STRING, .default_toml = nullptr, .required = 0,
-     .description = "PEM file of CAs trusted instead of the system store", .choices = nullptr},
-    {.key = "insecure_skip_verify", .type = SLUICE_OPT_BOOL, .default_toml = "false",
-     .required = 0, .description = "Skip TLS certificate checks (testing only)",
-     .choices = nullptr},
+    }),
+    http::retry_options(), http::tls_options(),
+    std::to_array<sluice_option_spec>({
     {.key = "commands", .type = SLUICE_OPT_BOOL, .default_toml = "false", .required = 0,
      .description = "Long-poll getUpdates and answer /start, /stats, /symbols, /setthreshold, "
                     "/mute and /unmute from allowed_user_ids",
@@ -91,7 +82,7 @@ inline constexpr sluice_option_spec kOptions[] = {
     {.key = "mute_button", .type = SLUICE_OPT_BOOL, .default_toml = "true", .required = 0,
      .description = "With commands = true, add a \"Mute 1h\" button for the alert's symbol",
      .choices = nullptr},
-};
+    }));
 // clang-format on
 
 // The default message: a trader's at-a-glance view of a normalised liquidation.
