@@ -276,8 +276,50 @@ Bot::Bot(const Host& host, BotOptions options)
 
 void Bot::start() {
   client_->post([this](bool cancelled) {
-    if (!cancelled) poll();
+    if (!cancelled) get_me();
   });
+}
+
+void Bot::get_me() {
+  http::Request req;
+  req.method = "GET";
+  req.url = opts_.api_url + "/getMe";
+  req.timeout = opts_.request_timeout;
+  client_->send(std::move(req), [this](http::Response r) {
+    if (r.error == http::ErrorKind::kCancelled) return;
+    const json body = json::parse(r.body, nullptr, false);
+    std::optional<std::string> name;
+    std::string what;
+    if (!r.ok()) {
+      what = r.error_message;
+    } else if (r.status != 200) {
+      what = describe(r, body);
+    } else if (!body.is_object() || body.value("ok", json()) != true ||
+               !object_at(body, "result")) {
+      what = "reply has no result object: " + http::body_snippet(r.body);
+    } else {
+      name = string_at(*object_at(body, "result"), "username");
+      if (!name || name->empty()) what = "the bot has no username";
+    }
+    if (name && !name->empty()) {
+      username_ = *name;
+    } else {
+      host_.warn(client_->redact("telegram: getMe: " + what +
+                                 "; commands addressed to any bot (/cmd@name) are answered"));
+    }
+    poll();
+  });
+}
+
+bool Bot::addressed_here(std::string_view command_word) const {
+  const size_t at = command_word.find('@');
+  if (at == std::string_view::npos || username_.empty()) return true;
+  const std::string_view to = command_word.substr(at + 1);
+  return to.size() == username_.size() &&
+         std::equal(to.begin(), to.end(), username_.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         });
 }
 
 Bot::~Bot() { client_->shutdown(); }
@@ -433,6 +475,8 @@ void Bot::handle_command(const json& message, std::vector<Outgoing>& out) {
 
   std::vector<std::string> words = split_words(*text);
   if (words.empty()) return;
+  // In a group "/mute@OtherBot" is for another bot: neither answered nor refused.
+  if (!addressed_here(words.front())) return;
   // "/mute@AlertsBot" in groups: the command is the part before '@'.
   std::string command = words.front().substr(1);
   command = command.substr(0, command.find('@'));

@@ -8,6 +8,10 @@
 // creates and destroys every node, and a dry run must neither take and answer updates nor make
 // the running pipeline's poll fail with 409 Conflict.
 //
+// start() first asks getMe for the bot's username: in a group, a command addressed to another
+// bot ("/stats@OtherBot") is ignored; "/stats" and "/stats@ThisBot" are answered. When getMe
+// fails that is logged once and every "/cmd@name" is answered.
+//
 // Polling and replies run on the bot's own HTTP client thread; muted() and the record_*()
 // calls come from the sink's stage and delivery threads. Destroying the bot cancels the long
 // poll at once, so a stop never waits for poll_timeout.
@@ -78,7 +82,7 @@ class Bot {
   Bot(const Bot&) = delete;
   Bot& operator=(const Bot&) = delete;
 
-  // Sends the first getUpdates at once; call once.
+  // Asks getMe for the bot's username, then sends the first getUpdates; call once.
   void start();
 
   // True while a mute of this symbol runs; counts the symbol as seen either way. Any thread.
@@ -101,6 +105,10 @@ class Bot {
   };
 
   // On the client thread.
+  void get_me();
+  // True unless the command word ("/mute@OtherBot") names another bot than this one (any bot
+  // when getMe failed).
+  bool addressed_here(std::string_view command_word) const;
   void poll();
   void on_poll_response(const http::Response& response);
   void poll_failed(const std::string& what, std::chrono::nanoseconds retry_after);
@@ -136,6 +144,7 @@ class Bot {
   int64_t latency_max_ns_ = 0;
   std::map<int64_t, int64_t> refused_at_ns_;  // user → when last refused (monotonic)
 
+  std::string username_;                  // from getMe; "" when unknown (client thread)
   int failures_ = 0;                      // consecutive failed polls (client thread)
   std::unique_ptr<http::Client> client_;  // last: its thread stops before the rest goes
 };

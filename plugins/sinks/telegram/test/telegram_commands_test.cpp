@@ -1,5 +1,6 @@
 // Tests of the `telegram` sink's bot (commands = true) against a scripted Bot API on the local
 // HTTP test server: the getUpdates request, commands from an allowed and an unknown user,
+// commands addressed to another bot (getMe) and what happens when getMe fails,
 // /setthreshold changing the pipeline setting (and, end to end, what a filter lets through),
 // /mute and the mute button, /stats, the offset and mutes surviving a restart, malformed
 // getUpdates replies, and a stop that does not wait for the long poll.
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,7 +41,8 @@ const std::string kBot = "/bot123:TESTTOKEN/";
 const std::string kMuted = "\xF0\x9F\x94\x95";
 
 // The Bot API: getUpdates answers from a queue of scripted replies, else with no updates after a
-// short wait (a long poll that found nothing); sendMessage and answerCallbackQuery succeed.
+// short wait (a long poll that found nothing); getMe names the bot @SluiceAlertsBot unless told
+// otherwise; sendMessage and answerCallbackQuery succeed.
 class FakeBotApi {
  public:
   FakeBotApi() {
@@ -52,6 +55,11 @@ class FakeBotApi {
   void push(Reply reply) {
     std::lock_guard lock(mu_);
     polls_.push_back(std::move(reply));
+  }
+  // getMe answers with this from now on (by default: the bot is @SluiceAlertsBot).
+  void set_get_me(Reply reply) {
+    std::lock_guard lock(mu_);
+    get_me_ = std::move(reply);
   }
 
   // Requests to one Bot API method, in arrival order.
@@ -106,11 +114,18 @@ class FakeBotApi {
       }
       return Reply::json(200, R"({"ok":true,"result":[]})").after(std::chrono::milliseconds(20));
     }
+    if (q.target == kBot + "getMe") {
+      std::lock_guard lock(mu_);
+      if (get_me_) return *get_me_;
+      return Reply::json(200, R"({"ok":true,"result":{"id":123,"is_bot":true,)"
+                              R"("first_name":"Alerts","username":"SluiceAlertsBot"}})");
+    }
     return Reply::json(200, R"({"ok":true,"result":true})");
   }
 
   std::mutex mu_;
   std::deque<Reply> polls_;
+  std::optional<Reply> get_me_;
 };
 
 json command(int64_t update_id, int64_t user, const std::string& text) {
@@ -211,6 +226,51 @@ TEST(TelegramCommandsTest, UnknownUserIsRefusedAndChangesNothing) {
     }
   }
   EXPECT_TRUE(logged);
+}
+
+TEST(TelegramCommandsTest, AnswersCommandsToThisBotAndIgnoresThoseToAnother) {
+  FakeBotApi api;  // getMe: @SluiceAlertsBot
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  // Had the first been obeyed, the reply to the second would start from $5,000.
+  api.push_updates({command(1, kAdmin, "/setthreshold@OtherBot 5000"),
+                    command(2, kAdmin, "/setthreshold@sluicealertsbot 250000")});
+  EXPECT_EQ(api.reply_after(0),
+            "Threshold <code>min_alert_usd</code>: $100,000 \xE2\x86\x92 $250,000");
+  // Not refused either, even for a stranger: the command is not this bot's business.
+  api.push_updates(
+      {command(3, kAdmin, "/mute@OtherBot BTCUSDT 1h"), command(4, kStranger, "/stats@OtherBot")});
+  ASSERT_TRUE(api.wait_for("getUpdates", api.calls("getUpdates").size() + 2));
+  EXPECT_EQ(api.messages_to(kCommandChat).size(), 1u);
+  api.push_updates({command(5, kAdmin, "/symbols")});
+  const std::string symbols = api.reply_after(1);
+  EXPECT_NE(symbols.find("Nothing muted."), std::string::npos) << symbols;
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(250000));
+  EXPECT_EQ(api.calls("getMe").size(), 1u);
+  for (const auto& line : sink.logs()) {
+    EXPECT_EQ(line.message.find("getMe"), std::string::npos) << line.message;
+  }
+}
+
+TEST(TelegramCommandsTest, WhenGetMeFailsItIsLoggedOnceAndEveryAddresseeIsAnswered) {
+  FakeBotApi api;
+  api.set_get_me(Reply::json(401, R"({"ok":false,"error_code":401,"description":"Unauthorized"})"));
+  PluginHarness sink("sink", "telegram", options(api), with_threshold());
+  api.push_updates({command(1, kAdmin, "/setthreshold@OtherBot 5000")});
+  EXPECT_EQ(api.reply_after(0),
+            "Threshold <code>min_alert_usd</code>: $100,000 \xE2\x86\x92 $5,000");
+  api.push_updates({command(2, kAdmin, "/start@SluiceAlertsBot")});
+  const std::string help = api.reply_after(1);
+  EXPECT_NE(help.find("/setthreshold USD"), std::string::npos) << help;
+  EXPECT_EQ(api.calls("getMe").size(), 1u);
+  int logged = 0;
+  for (const auto& line : sink.logs()) {
+    EXPECT_EQ(line.message.find("TESTTOKEN"), std::string::npos) << line.message;
+    if (line.message.find("telegram: getMe: HTTP 401: Unauthorized") != std::string::npos) {
+      EXPECT_EQ(line.level, SLUICE_LOG_WARN);
+      ++logged;
+    }
+  }
+  EXPECT_EQ(logged, 1);
 }
 
 TEST(TelegramCommandsTest, SetthresholdWithoutAPositiveAmountAnswersWithUsage) {
@@ -469,6 +529,9 @@ TEST(TelegramCommandsTest, SetthresholdChangesWhatTheFilterLetsThrough) {
   std::string reply;
   server.set_handler([&](const RecordedRequest& q) {
     std::lock_guard lock(mu);
+    if (q.target == kBot + "getMe") {
+      return Reply::json(200, R"({"ok":true,"result":{"id":123,"username":"SluiceAlertsBot"}})");
+    }
     if (q.target == kBot + "getUpdates") {
       if (alerts_at_release == SIZE_MAX && alerts.size() >= 3) {
         alerts_at_release = alerts.size();
