@@ -114,20 +114,6 @@ std::string describe(const http::Response& r, const json& body) {
   return r.body.empty() ? out : out + ": " + http::body_snippet(r.body);
 }
 
-std::chrono::nanoseconds retry_after_of(const http::Response& r, const json& body) {
-  if (const json* p = object_at(body, "parameters")) {
-    auto it = p->find("retry_after");
-    if (it != p->end() && it->is_number() && it->get<double>() >= 0) {
-      const double secs = std::min(it->get<double>(), 86400.0);
-      return std::chrono::nanoseconds(static_cast<int64_t>(secs * 1e9));
-    }
-  }
-  if (auto h = r.header("Retry-After")) {
-    if (auto ms = http::parse_retry_after(*h)) return *ms;
-  }
-  return std::chrono::nanoseconds(-1);
-}
-
 // Nearest-rank percentile of sorted values.
 int64_t percentile(const std::vector<int64_t>& sorted, double p) {
   const size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));

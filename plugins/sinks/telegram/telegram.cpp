@@ -156,6 +156,23 @@ std::string fit_html(std::string_view html, size_t max_units) {
   return cut;
 }
 
+std::chrono::nanoseconds retry_after_of(const http::Response& r, const nlohmann::json& body) {
+  if (body.is_object() && body.contains("parameters") && body["parameters"].is_object()) {
+    const json& p = body["parameters"];
+    auto it = p.find("retry_after");
+    // Capped at a day so that a nonsensical value cannot overflow.
+    constexpr double kMaxSeconds = 86400;
+    if (it != p.end() && it->is_number() && it->get<double>() >= 0) {
+      const double secs = std::min(it->get<double>(), kMaxSeconds);
+      return std::chrono::nanoseconds(static_cast<int64_t>(secs * 1e9));
+    }
+  }
+  if (auto h = r.header("Retry-After")) {
+    if (auto ms = http::parse_retry_after(*h)) return *ms;
+  }
+  return std::chrono::nanoseconds(-1);
+}
+
 http::Verdict classify_telegram(const http::Response& r, int64_t chat_id) {
   const std::string prefix = "telegram: chat " + std::to_string(chat_id);
   if (!r.ok()) return http::classify_http(r, prefix);
@@ -168,23 +185,7 @@ http::Verdict classify_telegram(const http::Response& r, int64_t chat_id) {
     return http::Verdict::done();
   }
   if (r.status == 429) {
-    std::chrono::nanoseconds after{-1};
-    if (body.is_object() && body.contains("parameters") && body["parameters"].is_object()) {
-      const json& p = body["parameters"];
-      auto it = p.find("retry_after");
-      // Capped at a day so that a nonsensical value cannot overflow.
-      constexpr double kMaxSeconds = 86400;
-      if (it != p.end() && it->is_number() && it->get<double>() >= 0) {
-        const double secs = std::min(it->get<double>(), kMaxSeconds);
-        after = std::chrono::nanoseconds(static_cast<int64_t>(secs * 1e9));
-      }
-    }
-    if (after.count() < 0) {
-      if (auto h = r.header("Retry-After")) {
-        if (auto ms = http::parse_retry_after(*h)) after = *ms;
-      }
-    }
-    return http::Verdict::retry(Status::kRateLimited, detail, after);
+    return http::Verdict::retry(Status::kRateLimited, detail, retry_after_of(r, body));
   }
   if (r.status >= 500) return http::Verdict::retry(Status::kServerError, detail);
   if (r.status == 401 || r.status == 403) return http::Verdict::fail(Status::kAuth, detail);

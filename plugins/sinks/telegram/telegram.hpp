@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -107,6 +108,10 @@ std::vector<uint8_t> alert_event(const EventView& event, std::chrono::system_clo
 
 // Text cut to Telegram's limit without leaving a broken tag or entity or an unclosed tag.
 std::string fit_html(std::string_view html, size_t max_units = kMaxText);
+
+// How long a 429 answer asks to wait: parameters.retry_after (capped at a day), else the
+// Retry-After header; negative when it says neither.
+std::chrono::nanoseconds retry_after_of(const http::Response& response, const nlohmann::json& body);
 
 // The classification of one sendMessage answer for one chat: 429 retries after
 // parameters.retry_after, 5xx and network errors retry, 401/403 fail as kAuth and other errors
