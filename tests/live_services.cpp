@@ -95,6 +95,10 @@ LiveServices::LiveServices() {
       }
       return Reply::json(200, reply.dump());
     }
+    if (q.target.ends_with("/getMe")) {
+      return Reply::json(200, R"({"ok":true,"result":{"id":123456,"is_bot":true,)"
+                              R"("first_name":"Sluice","username":"SluiceTestBot"}})");
+    }
     if (!q.target.ends_with("/sendMessage")) {
       return Reply::json(200, R"({"ok":true,"result":true})");
     }
