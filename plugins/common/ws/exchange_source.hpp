@@ -4,9 +4,9 @@
 // limit. A concrete source says what to send (subscriptions, heartbeats) and how to read a
 // message; it builds events in builder() and hands them to emit().
 //
-// Options read here (each plugin declares them in its own schema, with its own defaults):
-// url, ca_file, replay_file, timing, speed, record_to, heartbeat, heartbeat_timeout,
-// reconnect_min, reconnect_max.
+// Options read here: url, ca_file, replay_file, timing, speed, record_to, heartbeat,
+// heartbeat_timeout, reconnect_min, reconnect_max. Each plugin declares them in its own schema,
+// with its own defaults; the specs that are the same everywhere are the k...Option constants below.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,46 @@
 #include "ws_client.hpp"
 
 namespace sluice::ws {
+
+// Option specs identical in every exchange source's schema (replay::kSpeedOption likewise).
+inline constexpr sluice_option_spec kReconnectMinOption = {
+    .key = "reconnect_min",
+    .type = SLUICE_OPT_DURATION,
+    .default_toml = "\"1s\"",
+    .required = 0,
+    .description = "First reconnect delay; doubles per failed attempt, with jitter",
+    .choices = nullptr};
+inline constexpr sluice_option_spec kReconnectMaxOption = {
+    .key = "reconnect_max",
+    .type = SLUICE_OPT_DURATION,
+    .default_toml = "\"60s\"",
+    .required = 0,
+    .description = "Cap of the reconnect delay",
+    .choices = nullptr};
+// For sources whose wire unit is a "message" (Bybit, OKX; Binance says "frame").
+inline constexpr sluice_option_spec kReplayMessagesOption = {
+    .key = "replay_file",
+    .type = SLUICE_OPT_STRING,
+    .default_toml = nullptr,
+    .required = 0,
+    .description =
+        "Replay this file instead of connecting: a record_to recording or plain "
+        "messages, one per line",
+    .choices = nullptr};
+inline constexpr sluice_option_spec kRecordMessagesOption = {
+    .key = "record_to",
+    .type = SLUICE_OPT_STRING,
+    .default_toml = nullptr,
+    .required = 0,
+    .description = "Append every raw message with its receive time to this file (JSON lines)",
+    .choices = nullptr};
+inline constexpr sluice_option_spec kPingTimeoutOption = {
+    .key = "heartbeat_timeout",
+    .type = SLUICE_OPT_DURATION,
+    .default_toml = "\"10s\"",
+    .required = 0,
+    .description = "A ping without a pong within this long means a dead connection",
+    .choices = nullptr};
 
 class ExchangeSource : public Source {
  public:
