@@ -13,6 +13,7 @@
 
 #include "sluice/core/config.hpp"
 #include "sluice/core/node_host.hpp"
+#include "sluice/core/pipeline_file.hpp"
 #include "sluice/core/plugin_docs.hpp"
 #include "sluice/core/plugin_registry.hpp"
 #include "sluice/core/runtime.hpp"
@@ -23,11 +24,12 @@ using namespace sluice::core;
 namespace {
 
 // [pipeline] plugin_path must be known before the file can be validated (validation needs the
-// plugins' schemas), so it is read first on its own; the full load reports any error in it.
+// plugins' schemas), so it is read first on its own, within the same limits as the full load,
+// which reports any error in it.
 std::vector<std::string> peek_plugin_path(const std::string& file) {
   std::vector<std::string> dirs;
   try {
-    toml::table t = toml::parse_file(file);
+    toml::table t = parse_pipeline_toml(read_pipeline_file(file), file);
     if (auto* arr = t["pipeline"]["plugin_path"].as_array()) {
       for (auto& v : *arr) {
         if (auto s = v.value<std::string>()) {

@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "config_internal.hpp"
+#include "sluice/core/pipeline_file.hpp"
 
 namespace sluice::core {
 
@@ -785,17 +786,11 @@ class Loader {
   std::set<std::string> disabled_;  // nodes with enabled = false
 };
 
-// Parses TOML and expands ${VAR}; a syntax error ends the load at once (nothing else is
-// trustworthy after it).
+// Parses TOML (within the size and nesting limits) and expands ${VAR}; a syntax error or a
+// limit ends the load at once (nothing else is trustworthy after it).
 toml::table parse_and_expand(std::string_view text, Diagnostics& diags, const EnvLookup& env,
                              Expansion& expansion) {
-  toml::table root;
-  try {
-    root = toml::parse(text, std::string_view(diags.file()));
-  } catch (const toml::parse_error& e) {
-    diags.error(diags.pos(e.source().begin), "invalid TOML: " + std::string(e.description()));
-    diags.throw_if_any();
-  }
+  toml::table root = parse_pipeline_toml(text, diags.file());
   detail::expand_env(root, env ? env : EnvLookup(getenv_lookup), expansion, diags);
   return root;
 }
@@ -812,13 +807,7 @@ PipelineSpec load_pipeline_text(std::string_view text, const std::string& file,
 
 PipelineSpec load_pipeline(const std::string& path, const PluginCatalog& plugins,
                            const EnvLookup& env) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError({Diagnostic{
-        SourcePos{path, 0, 0}, std::string("cannot read pipeline file: ") + std::strerror(errno)}});
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string text = read_pipeline_file(path);
   // ${SLUICE_PIPELINE_DIR} is the pipeline file's own directory, so a pipeline can name files
   // beside it (replay data, templates) wherever it is run from.
   std::string dir = std::filesystem::absolute(path).parent_path().string();
@@ -827,7 +816,7 @@ PipelineSpec load_pipeline(const std::string& path, const PluginCatalog& plugins
     if (name == "SLUICE_PIPELINE_DIR") return dir;
     return base(name);
   };
-  return load_pipeline_text(text.str(), path, plugins, with_dir);
+  return load_pipeline_text(text, path, plugins, with_dir);
 }
 
 NodeSpec load_node_text(std::string_view toml_body, NodeKind kind, std::string_view type,
