@@ -30,6 +30,12 @@ constexpr Unit kDurationUnits[] = {
 };
 constexpr std::string_view kDurationUnitList = "ns, us, ms, s, m, h, d";
 
+// The longest duration a pipeline file may give. Every duration is added to a clock somewhere
+// (a deadline, a retry, a grace period); int64 nanoseconds end in 2262, so a value near that
+// limit wraps the deadline into the past. No option of ours means anything beyond a month.
+constexpr uint64_t kMaxDurationDays = 30;
+constexpr uint64_t kMaxDurationNs = kMaxDurationDays * 86'400'000'000'000ULL;
+
 constexpr Unit kSizeUnits[] = {
     {"B", 1ULL},         {"KB", 1'000ULL},    {"MB", 1'000'000ULL}, {"GB", 1'000'000'000ULL},
     {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30},
@@ -134,8 +140,8 @@ std::optional<int64_t> parse_duration(std::string_view text, std::string* error)
     }
     uint64_t part = 0;
     if (!scale(*number, it->factor, &part) || __builtin_add_overflow(total, part, &total) ||
-        total > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return fail("duration is too large");
+        total > kMaxDurationNs) {
+      return fail("duration is too large (at most " + std::to_string(kMaxDurationDays) + "d)");
     }
   }
   return static_cast<int64_t>(total);

@@ -896,6 +896,27 @@ TEST(LoadPipeline, ReportsAnUnreadableFile) {
   }
 }
 
+// deadline = now + grace_period: a grace period near the int64 limit wrapped the deadline into
+// the past and broke shutdown. Durations beyond 30 days are refused where they are written.
+TEST(LoadPipeline, RefusesAGracePeriodBeyondThirtyDays) {
+  EXPECT_EQ(errors("[pipeline]\ngrace_period = \"106751d\"\n" GEN_OUT),
+            "dir/p.toml:2:16: error: pipeline: 'grace_period': invalid duration '106751d': "
+            "duration is too large (at most 30d)");
+  EXPECT_EQ(errors("[pipeline]\ngrace_period = \"${GRACE}\"\n" GEN_OUT,
+                   {{"GRACE", "9223372036854775807ns"}}),
+            "dir/p.toml:2:16: error: pipeline: 'grace_period': invalid duration "
+            "'9223372036854775807ns': duration is too large (at most 30d)");
+  EXPECT_EQ(load("[pipeline]\ngrace_period = \"30d\"\n" GEN_OUT).grace_period_ns,
+            30LL * 86'400'000'000'000LL);
+}
+
+TEST(LoadPipeline, RefusesAPluginDurationOptionBeyondThirtyDays) {
+  EXPECT_EQ(errors("[sources.gen]\ntype = \"generator\"\ninterval = \"365d\"\n\n"
+                   "[sinks.out]\ntype = \"console\"\ninputs = [\"gen\"]\n"),
+            "dir/p.toml:3:12: error: sources.gen: option 'interval': invalid duration '365d': "
+            "duration is too large (at most 30d)");
+}
+
 TEST(LoadPipeline, UsesTheProcessEnvironmentByDefault) {
   ::setenv("SLUICE_CONFIG_TEST_COUNT", "77", 1);
   auto spec = load_pipeline_text(GEN_OUT

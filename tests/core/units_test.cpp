@@ -77,9 +77,20 @@ TEST(ParseDuration, RejectsNegativeEmptyAndMalformedText) {
 }
 
 TEST(ParseDuration, RejectsValuesBeyondInt64Nanoseconds) {
-  EXPECT_EQ(duration_error("200000d"), "duration is too large");
+  EXPECT_EQ(duration_error("200000d"), "duration is too large (at most 30d)");
   EXPECT_EQ(duration_error("99999999999999999999s"), "number '99999999999999999999s' is too large");
-  EXPECT_EQ(duration_ok("106751d"), 106751LL * 86'400'000'000'000LL);
+}
+
+// A duration is added to a clock (deadline = now + grace_period): one near the int64 limit
+// wrapped that deadline into the past, so anything beyond 30 days is refused.
+TEST(ParseDuration, RejectsDurationsBeyondThirtyDays) {
+  EXPECT_EQ(duration_ok("30d"), 30LL * 86'400'000'000'000LL);
+  EXPECT_EQ(duration_ok("720h"), 30LL * 86'400'000'000'000LL);
+  EXPECT_EQ(duration_error("30d1ns"), "duration is too large (at most 30d)");
+  EXPECT_EQ(duration_error("31d"), "duration is too large (at most 30d)");
+  EXPECT_EQ(duration_error("106751d"), "duration is too large (at most 30d)");
+  EXPECT_EQ(duration_error("9223372036854775807ns"), "duration is too large (at most 30d)");
+  EXPECT_EQ(duration_error("2562047h"), "duration is too large (at most 30d)");
 }
 
 TEST(ParseDuration, ErrorTextIsOptional) {
