@@ -72,6 +72,9 @@ const Plugin* find_plugin(const PluginRegistry& reg, const std::string& name,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader that goes away (`sluice run … | head`) must not kill the process mid-drain: writes
+  // to the closed pipe fail with EPIPE instead, and the console sink counts that and goes on.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"sluice: plugin-based stream processing over ZeroMQ stages"};
   app.require_subcommand(1);
   std::string log_level = "info";

@@ -38,6 +38,11 @@ ConsoleSink::~ConsoleSink() {
 void ConsoleSink::consume(Call call) {
   {
     std::lock_guard lock(mu_);
+    if (closed_) {
+      host_.counter_add("console_lines_dropped_total", 1);
+      call.ok();
+      return;
+    }
     const bool was_empty = buffer_.empty();
     if (json_format_) {
       append_event_json(buffer_, call.event(), {.metadata = metadata_, .fields = fields_});
@@ -45,6 +50,7 @@ void ConsoleSink::consume(Call call) {
       append_event_text(buffer_, call.event(), {.fields = fields_});
     }
     buffer_.push_back('\n');
+    ++buffered_lines_;
     if (buffer_.size() >= kBatchBytes) {
       write_locked();
     } else if (was_empty) {
@@ -70,8 +76,9 @@ void ConsoleSink::flusher_loop() {
 }
 
 void ConsoleSink::write_locked() {
+  const char* stream = fd_ == STDERR_FILENO ? "stderr" : "stdout";
   size_t done = 0;
-  while (done < buffer_.size()) {
+  while (done < buffer_.size() && !closed_) {
     const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n > 0) {
       done += static_cast<size_t>(n);
@@ -80,15 +87,37 @@ void ConsoleSink::write_locked() {
     if (n < 0 && errno == EINTR) continue;
     const int err = n < 0 ? errno : EIO;
     host_.counter_add("console_write_errors_total", 1);
-    // Rate-limited: a closed terminal would otherwise log once per batch, forever.
+    if (err == EPIPE) {
+      // Nobody reads any more (`| head` exited): writing on would only fail again.
+      closed_ = true;
+      host_.warn(std::string("the reader of ") + stream +
+                 " went away (broken pipe): console output stops here; events keep flowing to "
+                 "the rest of the pipeline (console_lines_dropped_total counts the lines not "
+                 "printed)");
+      break;
+    }
+    // Rate-limited: a failing terminal would otherwise log once per batch, forever.
     if (write_errors_++ % 1000 == 0) {
-      host_.warn(std::string("cannot write to ") + (fd_ == STDERR_FILENO ? "stderr" : "stdout") +
-                 ": " + std::strerror(err) + " (" + std::to_string(write_errors_) +
-                 " failed writes so far; their lines are dropped)");
+      host_.warn(std::string("cannot write to ") + stream + ": " + std::strerror(err) + " (" +
+                 std::to_string(write_errors_) + " failed writes so far; their lines are dropped)");
     }
     break;
   }
+  if (done < buffer_.size()) {
+    drop_locked();
+  } else {
+    buffer_.clear();
+    buffered_lines_ = 0;
+  }
+}
+
+void ConsoleSink::drop_locked() {
+  // A partly written batch counts whole: the line cut in half was not printed either.
+  if (buffered_lines_ > 0) {
+    host_.counter_add("console_lines_dropped_total", static_cast<double>(buffered_lines_));
+  }
   buffer_.clear();
+  buffered_lines_ = 0;
 }
 
 }  // namespace sluice::console

@@ -4,7 +4,10 @@
 // calls and lines from other writers never split ours. A batch is written at kBatchBytes, at
 // flush(), and at the latest kMaxDelay after its first line, so interactive use stays live.
 // Events complete as soon as their line is buffered: a console is for people, and a failed
-// write is logged and counted rather than failing events.
+// write is logged and counted rather than failing events. A reader that went away (EPIPE, as in
+// `sluice run … | head`) ends the console's output for good: logged once, counted, and every
+// later line dropped and counted, while events keep completing so the rest of the pipeline goes
+// on.
 #pragma once
 
 #include <chrono>
@@ -51,6 +54,8 @@ class ConsoleSink final : public Sink {
  private:
   void flusher_loop();
   void write_locked();  // with mu_ held
+  // Drops the buffered lines, counting them in console_lines_dropped_total (with mu_ held).
+  void drop_locked();
 
   Host host_;
   int fd_;
@@ -61,7 +66,9 @@ class ConsoleSink final : public Sink {
   std::mutex mu_;
   std::condition_variable cv_;
   std::string buffer_;
+  uint64_t buffered_lines_ = 0;
   uint64_t write_errors_ = 0;
+  bool closed_ = false;  // the reader went away: nothing more is written
   bool stop_ = false;
   std::thread flusher_;  // started by the first consume(): validate creates instances too
 };

@@ -2,6 +2,7 @@
 // stdout and stderr, field subsets, and the timed flush that keeps interactive use live.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -150,6 +151,50 @@ TEST(ConsoleSink, RejectsAFieldListedTwice) {
     EXPECT_NE(std::string(e.what()).find("option 'fields': lists 'side' twice"), std::string::npos)
         << e.what();
   }
+}
+
+// `sluice run … | head`: the reader of stdout goes away. With SIGPIPE ignored (as the sluice
+// binary does), writes fail with EPIPE; the sink says so once, stops writing, and keeps
+// completing events so the rest of the pipeline goes on.
+TEST(ConsoleSink, AClosedReaderIsLoggedOnceCountedAndEventsKeepCompleting) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[0]);  // the reader is gone before anything is written
+  auto* old_handler = ::signal(SIGPIPE, SIG_IGN);
+  std::fflush(stdout);
+  const int saved = ::dup(STDOUT_FILENO);
+  ::dup2(fds[1], STDOUT_FILENO);
+  ::close(fds[1]);
+
+  std::vector<sluice::testing::LogLine> logs;
+  double write_errors = 0;
+  double dropped = 0;
+  {
+    PluginHarness sink("sink", "console", "fields = [\"side\"]");
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(sink.process(liquidation("SOLUSDT", 184.22, 0.04, "SELL")).outcome.ok());
+    }
+    sink.flush();  // the first write: EPIPE
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_TRUE(sink.process(liquidation("SOLUSDT", 184.22, 0.04, "SELL")).outcome.ok());
+    }
+    sink.flush();
+    logs = sink.logs();
+    write_errors = sink.counter("console_write_errors_total");
+    dropped = sink.counter("console_lines_dropped_total");
+  }
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  ::signal(SIGPIPE, old_handler);
+
+  EXPECT_EQ(write_errors, 1) << "one failed write; no write is tried after it";
+  EXPECT_EQ(dropped, 5);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(logs[0].level, SLUICE_LOG_WARN);
+  EXPECT_EQ(logs[0].message,
+            "the reader of stdout went away (broken pipe): console output stops here; events "
+            "keep flowing to the rest of the pipeline (console_lines_dropped_total counts the "
+            "lines not printed)");
 }
 
 }  // namespace
