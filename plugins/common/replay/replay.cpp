@@ -1,6 +1,7 @@
 // Replay timing and the recording format (see replay.hpp).
 #include "replay.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -34,10 +35,18 @@ bool Pacer::wait(SourceContext& ctx, int64_t event_ns) {
     start_mono_ns_ = mono_ns();
     return true;
   }
-  const double offset = static_cast<double>(event_ns - first_event_ns_) / speed_;
-  const int64_t lead = start_mono_ns_ + static_cast<int64_t>(offset) - mono_ns();
-  if (lead < kMinSleepNs) return true;
-  return ctx.sleep_for(std::chrono::nanoseconds(lead));
+  // Exact in int64 when the times are near each other (they are, in real data); in double when
+  // they are not, or when a small speed stretches the gap beyond int64.
+  int64_t gap = 0;
+  const double offset = (__builtin_sub_overflow(event_ns, first_event_ns_, &gap)
+                             ? static_cast<double>(event_ns) - static_cast<double>(first_event_ns_)
+                             : static_cast<double>(gap)) /
+                        speed_;
+  const double lead = static_cast<double>(start_mono_ns_) + offset - static_cast<double>(mono_ns());
+  if (lead < static_cast<double>(kMinSleepNs)) return true;
+  // A sleep that long ends only with a stop request; it must still fit std::chrono.
+  constexpr double kMaxSleepNs = 1e18;
+  return ctx.sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(std::min(lead, kMaxSleepNs))));
 }
 
 void append_json_string_body(std::string& out, std::string_view text) {
@@ -95,6 +104,7 @@ bool RecordingReader::next(Entry& out) {
     out.line = line_number_;
     out.recv_ns = 0;
     out.error.clear();
+    out.out_of_range = false;
     out.frame = line_;
     if (!line_.starts_with(kRecordingPrefix)) return true;
     line_.reserve(line_.size() + simdjson::SIMDJSON_PADDING);
@@ -106,6 +116,14 @@ bool RecordingReader::next(Entry& out) {
         doc["frame"].get_string().get(text) != simdjson::SUCCESS) {
       out.frame = {};
       out.error = "a recording line needs an integer \"recv_ns\" and a string \"frame\"";
+      return true;
+    }
+    if (!file_time_ok(recv)) {
+      // recv_ns feeds de-duplication windows (recv_ns - window): keep it where that is safe.
+      out.frame = {};
+      out.error = "\"recv_ns\": " + std::to_string(recv) +
+                  " is out of range (epoch nanoseconds from 1970-01-01 up to 2200-01-01)";
+      out.out_of_range = true;
       return true;
     }
     out.frame = text;

@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include "sluice/sdk.hpp"
+#include "time_range.hpp"
 
 namespace sluice::replay {
 
@@ -93,10 +94,11 @@ class Recorder {
 class RecordingReader {
  public:
   struct Entry {
-    std::string_view frame;  // valid until the next call
-    int64_t recv_ns = 0;     // 0 for a plain message
-    uint64_t line = 0;       // 1-based
-    std::string error;       // non-empty: a recording line that cannot be read (frame empty)
+    std::string_view frame;     // valid until the next call
+    int64_t recv_ns = 0;        // 0 for a plain message
+    uint64_t line = 0;          // 1-based
+    std::string error;          // non-empty: a recording line that cannot be read (frame empty)
+    bool out_of_range = false;  // the error is a recv_ns outside time_range.hpp's file range
   };
   // Throws std::runtime_error when the file cannot be read.
   explicit RecordingReader(const std::string& path);

@@ -92,7 +92,7 @@ void ExchangeSource::run_replay(SourceContext& ctx) {
   while (reader.next(entry)) {
     replay_line_ = entry.line;
     if (!entry.error.empty()) {
-      bad_message("bad_recording", entry.error, {});
+      bad_message(entry.out_of_range ? "out_of_range" : "bad_recording", entry.error, {});
       continue;
     }
     replay_recv_ns_ = entry.recv_ns;

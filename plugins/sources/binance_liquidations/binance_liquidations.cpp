@@ -117,8 +117,10 @@ ws::Received BinanceSource::on_message(SourceContext& ctx, std::string_view fram
       host().warn("the server refused a request: " + fr.reason);
       return r;
     case FrameKind::kBad:
-      bad_message(fr.reason.starts_with("invalid JSON") ? "invalid_json" : "bad_frame", fr.reason,
-                  frame);
+      bad_message(fr.out_of_range                         ? "out_of_range"
+                  : fr.reason.starts_with("invalid JSON") ? "invalid_json"
+                                                          : "bad_frame",
+                  fr.reason, frame);
       return r;
     case FrameKind::kLiquidation:
       break;

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "time_range.hpp"
+
 namespace sluice::binance {
 namespace {
 
@@ -279,6 +281,24 @@ FrameResult FrameParser::parse(std::string_view frame, Liquidation& out) {
   if (!o.string(kOrderType, "o", out.order_type) || !o.string(kStatus, "X", out.status) ||
       !o.decimal(kPrice, "p", out.price) || !o.decimal(kAvgPrice, "ap", out.avg_price) ||
       !o.decimal(kFilled, "z", out.quantity) || !o.millis(kTradeTime, "T", out.trade_time_ms)) {
+    return r;
+  }
+  // Values that read well but no event can hold: checked last, so a frame that is also malformed
+  // is reported as malformed.
+  if (!replay::exchange_time_ok(out.event_time_ms)) {
+    r.reason = replay::time_out_of_range(std::string(prefix) + "E", out.event_time_ms);
+    r.out_of_range = true;
+    return r;
+  }
+  if (!replay::exchange_time_ok(out.trade_time_ms)) {
+    r.reason = replay::time_out_of_range(std::string(order_prefix) + "T", out.trade_time_ms);
+    r.out_of_range = true;
+    return r;
+  }
+  if (!std::isfinite(notional_usd(out))) {
+    r.reason = "fields \"" + std::string(order_prefix) + "ap\" × \"" + std::string(order_prefix) +
+               "z\": the notional overflows a double";
+    r.out_of_range = true;
     return r;
   }
   r.kind = FrameKind::kLiquidation;

@@ -40,7 +40,10 @@ enum class FrameKind {
 
 struct FrameResult {
   FrameKind kind = FrameKind::kBad;
-  std::string reason;       // kBad: what is wrong; kControlError: the server's code and message
+  std::string reason;  // kBad: what is wrong; kControlError: the server's code and message
+  // kBad: a readable value beyond what an event can hold (a time outside 2000..2200, a notional
+  // that overflows), counted apart from malformed frames.
+  bool out_of_range = false;
   int64_t control_id = -1;  // kControl: the reply's id, -1 when it has none
 };
 

@@ -91,13 +91,16 @@ ws::Received BybitSource::on_message(SourceContext& ctx, std::string_view text, 
       host().warn("the server refused a request: " + message_.reason);
       return r;
     case MessageKind::kBad:
-      bad_message(message_.reason.starts_with("invalid JSON") ? "invalid_json" : "bad_message",
+      bad_message(message_.out_of_range                         ? "out_of_range"
+                  : message_.reason.starts_with("invalid JSON") ? "invalid_json"
+                                                                : "bad_message",
                   message_.reason, text);
       return r;
     case MessageKind::kData:
       break;
   }
   for (const std::string& why : message_.row_errors) bad_message("bad_row", why, text);
+  for (const std::string& why : message_.range_errors) bad_message("out_of_range", why, text);
   for (const Row& row : message_.rows) {
     if (!first_sighting(row.symbol, row.trade_time_ms, row.quantity, recv_ns)) continue;
     build_event(row, message_.push_time_ms, text, builder());

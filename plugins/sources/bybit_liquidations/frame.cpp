@@ -2,8 +2,10 @@
 #include "frame.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "json_reader.hpp"
+#include "time_range.hpp"
 
 namespace sluice::bybit {
 namespace {
@@ -24,6 +26,8 @@ void Parser::parse(std::string_view text, Message& out) {
   out.push_time_ms = 0;
   out.rows.clear();
   out.row_errors.clear();
+  out.range_errors.clear();
+  out.out_of_range = false;
   // simdjson reads up to SIMDJSON_PADDING bytes past the text; a reused buffer makes that safe.
   padded_.reserve(text.size() + simdjson::SIMDJSON_PADDING);
   padded_.assign(text);
@@ -74,6 +78,12 @@ void Parser::parse(std::string_view text, Message& out) {
     out.reason = "field \"data\": expected an array, got " + described(data);
     return;
   }
+  if (!replay::exchange_time_ok(out.push_time_ms)) {
+    // The push time is every row's event time: no row of this push can be dated.
+    out.reason = replay::time_out_of_range("ts", out.push_time_ms);
+    out.out_of_range = true;
+    return;
+  }
   out.kind = MessageKind::kData;
   size_t i = 0;
   for (element e : rows) {
@@ -98,6 +108,15 @@ void Parser::parse(std::string_view text, Message& out) {
     }
     ok = ok && r.decimal("v", row.quantity) && r.decimal("p", row.price) &&
          r.millis("T", row.trade_time_ms);
+    if (ok && !replay::exchange_time_ok(row.trade_time_ms)) {
+      out.range_errors.push_back(replay::time_out_of_range(prefix + "T", row.trade_time_ms));
+      continue;
+    }
+    if (ok && !std::isfinite(row.price * row.quantity)) {
+      out.range_errors.push_back("fields \"" + prefix + "p\" × \"" + prefix +
+                                 "v\": the notional overflows a double");
+      continue;
+    }
     if (ok) {
       out.rows.push_back(row);
     } else {

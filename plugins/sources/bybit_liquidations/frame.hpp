@@ -36,10 +36,14 @@ enum class MessageKind {
 
 struct Message {
   MessageKind kind = MessageKind::kBad;
-  std::string reason;        // kBad: what is wrong; kRefused: the server's op and message
-  int64_t push_time_ms = 0;  // ts of a push
+  std::string reason;         // kBad: what is wrong; kRefused: the server's op and message
+  bool out_of_range = false;  // kBad: the push time is outside 2000..2200
+  int64_t push_time_ms = 0;   // ts of a push
   std::vector<Row> rows;
   std::vector<std::string> row_errors;  // one reason per unreadable row of a push
+  // One reason per readable row with a value beyond what an event can hold (a time outside
+  // 2000..2200, a notional that overflows); counted apart from unreadable rows.
+  std::vector<std::string> range_errors;
 };
 
 class Parser {

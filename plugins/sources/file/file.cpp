@@ -318,6 +318,15 @@ FileSource::Emitted FileSource::emit_row(SourceContext& ctx, uint64_t id, const 
                          "' (expected epoch s/ms/us/ns or ISO-8601)");
       return Emitted::kBadLine;
     }
+    if (!replay::file_time_ok(*t)) {
+      std::string shown;
+      append_text(shown, row.time);
+      bad_line(line,
+               "timestamp in field '" + std::string(row.time_name) + "' is out of range: '" +
+                   shown + "' (event times run from 1970-01-01 up to 2200-01-01)",
+               "out_of_range");
+      return Emitted::kBadLine;
+    }
     event_ns = *t;
     if (timing_.original && !pacer_.wait(ctx, event_ns)) return Emitted::kStopped;
   } else if (!time_field_.empty()) {
@@ -330,9 +339,9 @@ FileSource::Emitted FileSource::emit_row(SourceContext& ctx, uint64_t id, const 
   return ctx.emit(builder_.finish()) ? Emitted::kYes : Emitted::kStopped;
 }
 
-void FileSource::bad_line(uint64_t line, std::string_view why) {
+void FileSource::bad_line(uint64_t line, std::string_view why, std::string_view reason) {
   ++bad_lines_;
-  host_.counter_add("source_parse_errors_total", 1);
+  host_.counter_add("source_parse_errors_total", 1, metric_label("reason", reason).c_str());
   if (bad_lines_ > kBadLinesLogged && bad_lines_ % kBadLineLogEvery != 0) return;
   std::string message =
       path_ + ":" + std::to_string(line) + ": " + std::string(why) + "; line skipped";

@@ -67,7 +67,9 @@ class FileSource final : public Source {
   // Finishes the event the builder holds and emits it on schedule.
   Emitted emit_row(SourceContext& ctx, uint64_t id, const Row& row, uint64_t line);
   std::ifstream open() const;
-  void bad_line(uint64_t line, std::string_view why);
+  // Counts source_parse_errors_total{reason} ("bad_line", or "out_of_range" for a time outside
+  // 1970..2200) and logs why, rate-limited.
+  void bad_line(uint64_t line, std::string_view why, std::string_view reason = "bad_line");
 
   Host host_;
   std::string path_;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_reader.hpp"
+#include "time_range.hpp"
 
 namespace sluice::okx {
 namespace {
@@ -33,6 +34,7 @@ void Parser::parse(std::string_view text, Message& out) {
   out.reason.clear();
   out.rows.clear();
   out.row_errors.clear();
+  out.range_errors.clear();
   if (text == "pong") {
     out.kind = MessageKind::kPong;
     return;
@@ -147,6 +149,10 @@ void Parser::parse(std::string_view text, Message& out) {
       }
       ok = ok && dr.decimal("sz", row.contracts) && dr.decimal("bkPx", row.price) &&
            dr.millis("ts", row.time_ms);
+      if (ok && !replay::exchange_time_ok(row.time_ms)) {
+        out.range_errors.push_back(replay::time_out_of_range(detail_prefix + "ts", row.time_ms));
+        continue;
+      }
       if (ok) {
         out.rows.push_back(row);
       } else {

@@ -44,6 +44,9 @@ struct Message {
   std::string reason;  // kBad: what is wrong; kRefused/kNotice: the server's code and message
   std::vector<Row> rows;
   std::vector<std::string> row_errors;
+  // One reason per readable detail whose time is outside 2000..2200; counted apart from
+  // unreadable details.
+  std::vector<std::string> range_errors;
 };
 
 class Parser {

@@ -264,6 +264,7 @@ ws::Received OkxSource::on_message(SourceContext& ctx, std::string_view text, in
       break;
   }
   for (const std::string& why : message_.row_errors) bad_message("bad_row", why, text);
+  for (const std::string& why : message_.range_errors) bad_message("out_of_range", why, text);
   if (message_.rows.empty()) return r;
   const std::shared_ptr<const Contracts> contracts = this->contracts();
   std::string symbol;
@@ -271,6 +272,13 @@ ws::Received OkxSource::on_message(SourceContext& ctx, std::string_view text, in
     const auto it = contracts->find(row.instrument);
     if (it == contracts->end()) {
       unknown_instrument(row.instrument);
+      continue;
+    }
+    if (!std::isfinite(notional_usd(row, it->second)) ||
+        !std::isfinite(base_quantity(row, it->second))) {
+      // Known only here, with the contract value: a size whose value overflows a double.
+      bad_message("out_of_range",
+                  "a detail of " + std::string(row.instrument) + ": the notional overflows a double", text);
       continue;
     }
     if (!first_sighting(row.instrument, row.time_ms, row.contracts, recv_ns)) continue;

@@ -66,6 +66,32 @@ TEST(Recording, PlainLinesBlankLinesAndBadRecordingLinesMix) {
   fs::remove(path);
 }
 
+// recv_ns feeds de-duplication windows (recv_ns - window): a negative or far-future value is an
+// unreadable line of its own kind, not a time to compute with.
+TEST(Recording, OutOfRangeReceiveTimesAreErrorsOfTheirOwnKind) {
+  const fs::path path = temp_file("range.jsonl");
+  std::ofstream(path) << "{\"recv_ns\":-9223372036854775807,\"frame\":\"a\"}\n"
+                      << "{\"recv_ns\":7258118400000000000,\"frame\":\"b\"}\n"
+                      << "{\"recv_ns\":1761125802306000000,\"frame\":\"c\"}\n";
+  RecordingReader reader(path.string());
+  RecordingReader::Entry e;
+  ASSERT_TRUE(reader.next(e));
+  EXPECT_TRUE(e.out_of_range);
+  EXPECT_EQ(e.frame, "");
+  EXPECT_EQ(e.error,
+            "\"recv_ns\": -9223372036854775807 is out of range (epoch nanoseconds from "
+            "1970-01-01 up to 2200-01-01)");
+  ASSERT_TRUE(reader.next(e));
+  EXPECT_TRUE(e.out_of_range);
+  ASSERT_TRUE(reader.next(e));
+  EXPECT_FALSE(e.out_of_range);
+  EXPECT_EQ(e.error, "");
+  EXPECT_EQ(e.frame, "c");
+  EXPECT_EQ(e.recv_ns, 1761125802306000000);
+  EXPECT_FALSE(reader.next(e));
+  fs::remove(path);
+}
+
 TEST(Recording, UnreadableAndUnwritablePathsAreExplained) {
   EXPECT_THROW(RecordingReader("/no/such/file"), std::runtime_error);
   EXPECT_EQ(sluice::replay::check_readable("/no/such/file"),

@@ -242,6 +242,75 @@ TEST(BinanceFrame, MalformedFramesSayWhichFieldAndWhy) {
             R"(field "o.X": expected a string, got a number 7)");
 }
 
+// An exchange time becomes event_time_ns = ms × 1e6 in int64: T = 99999999999999999 wrapped into
+// 1969 (undefined behaviour). Times outside 2000..2200 and notionals that overflow are bad frames
+// of their own kind; non-finite and negative numbers are bad frames too.
+TEST(BinanceFrame, OutOfRangeTimesAndNumbersAreBadFrames) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string f = kPlain;
+    f.replace(f.find(from), from.size(), to);
+    return f;
+  };
+  auto out_of_range = [](const std::string& frame) {
+    Liquidation liq;
+    FrameResult r = parse(frame, liq);
+    EXPECT_EQ(r.kind, FrameKind::kBad) << frame;
+    EXPECT_TRUE(r.out_of_range) << frame;
+    return r.reason;
+  };
+  EXPECT_EQ(out_of_range(with(R"("T":1625030771359)", R"("T":99999999999999999)")),
+            R"(field "o.T": 99999999999999999 is out of range (epoch milliseconds from )"
+            R"(2000-01-01 up to 2200-01-01))");
+  EXPECT_EQ(out_of_range(with(R"("E":1625030771364)", R"("E":9223372036854775807)")),
+            R"(field "E": 9223372036854775807 is out of range (epoch milliseconds from )"
+            R"(2000-01-01 up to 2200-01-01))");
+  EXPECT_EQ(out_of_range(with(R"("T":1625030771359)", R"("T":"7258118400000")")),
+            R"(field "o.T": 7258118400000 is out of range (epoch milliseconds from )"
+            R"(2000-01-01 up to 2200-01-01))");
+  EXPECT_EQ(out_of_range(with(R"("T":1625030771359)", R"("T":946684799999)")),
+            R"(field "o.T": 946684799999 is out of range (epoch milliseconds from )"
+            R"(2000-01-01 up to 2200-01-01))");
+  std::string huge = with(R"("ap":"34738.38")", R"("ap":"1e200")");
+  huge.replace(huge.find(R"("z":"0.029")"), 11, R"("z":"1e200")");
+  EXPECT_EQ(out_of_range(huge), R"(fields "o.ap" × "o.z": the notional overflows a double)");
+  // The edges of the range are accepted.
+  Liquidation liq;
+  EXPECT_EQ(parse(with(R"("T":1625030771359)", R"("T":946684800000)"), liq).kind,
+            FrameKind::kLiquidation);
+  EXPECT_EQ(parse(with(R"("T":1625030771359)", R"("T":7258118399999)"), liq).kind,
+            FrameKind::kLiquidation);
+  // Malformed numbers stay malformed, not out of range.
+  for (const char* bad : {R"("p":"NaN")", R"("p":"inf")", R"("p":"-inf")", R"("p":"-0.5")"}) {
+    Liquidation l;
+    FrameResult r = parse(with(R"("p":"34603.03")", bad), l);
+    EXPECT_EQ(r.kind, FrameKind::kBad) << bad;
+    EXPECT_FALSE(r.out_of_range) << bad;
+    EXPECT_EQ(r.reason, R"(field "o.p": must be a finite number >= 0)") << bad;
+  }
+  EXPECT_EQ(reason(with(R"("T":1625030771359)", R"("T":-5)")),
+            R"(field "o.T": expected epoch milliseconds (an integer >= 0), got a number -5)");
+}
+
+TEST(BinanceReplay, OutOfRangeFramesAreCountedWithTheirReasonAndNeverEmitted) {
+  TempDir dir("range");
+  const auto frames = lines_of(kFrames);
+  std::string far = frames[0];
+  const size_t at = far.find("\"T\":");
+  ASSERT_NE(at, std::string::npos);
+  far.replace(at, far.find_first_of(",}", at) - at, "\"T\":99999999999999999");
+  const std::string path =
+      dir.file("range.jsonl", frames[0] + "\n" + far + "\n" + frames[1] + "\nnot json\n");
+  PluginHarness source("source", "binance_liquidations", "replay_file = \"" + path + "\"");
+  auto events = source.run_source();
+  ASSERT_EQ(events.size(), 2u);
+  for (const auto& e : events) {
+    EXPECT_GE(EventView(e.data(), e.size()).event_time_ns(), 946'684'800'000'000'000);
+  }
+  EXPECT_EQ(source.counter("source_parse_errors_total"), 2);
+  EXPECT_CONTAINS(source.prometheus(), "reason=\"out_of_range\"} 1");
+  EXPECT_CONTAINS(source.prometheus(), "reason=\"invalid_json\"} 1");
+}
+
 TEST(BinanceFrame, DecimalTextRules) {
   double v = 0;
   EXPECT_TRUE(sluice::binance::parse_decimal("34603.03", v));

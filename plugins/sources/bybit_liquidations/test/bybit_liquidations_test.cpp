@@ -50,7 +50,7 @@ std::string reason(const std::string& text) {
 }
 
 std::string row_error(const std::string& row) {
-  Message m = parse(R"({"topic":"allLiquidation.X","ts":1,"data":[)" + row + "]}");
+  Message m = parse(R"({"topic":"allLiquidation.X","ts":1761125802301,"data":[)" + row + "]}");
   EXPECT_EQ(m.kind, MessageKind::kData);
   EXPECT_EQ(m.rows.size(), 0u);
   return m.row_errors.empty() ? "" : m.row_errors[0];
@@ -129,22 +129,23 @@ TEST(BybitMessage, AcksPongsAndRefusalsAreRecognised) {
 TEST(BybitMessage, MalformedMessagesSayWhichFieldAndWhy) {
   EXPECT_CONTAINS(reason(kTwoRows.substr(0, 50)), "invalid JSON: ");
   EXPECT_EQ(reason("[1]"), "expected a JSON object, got an array");
-  EXPECT_EQ(reason(R"({"ts":1,"data":[]})"), R"(missing field "topic")");
-  EXPECT_EQ(reason(R"({"topic":"publicTrade.BTCUSDT","ts":1,"data":[]})"),
+  EXPECT_EQ(reason(R"({"ts":1761125802301,"data":[]})"), R"(missing field "topic")");
+  EXPECT_EQ(reason(R"({"topic":"publicTrade.BTCUSDT","ts":1761125802301,"data":[]})"),
             R"(field "topic": expected "allLiquidation.<symbol>", got "publicTrade.BTCUSDT")");
   EXPECT_EQ(reason(R"({"topic":"allLiquidation.X","ts":"soon","data":[]})"),
             R"(field "ts": expected epoch milliseconds (an integer >= 0), got a string "soon")");
-  EXPECT_EQ(reason(R"({"topic":"allLiquidation.X","ts":1,"data":{"s":"X"}})"),
+  EXPECT_EQ(reason(R"({"topic":"allLiquidation.X","ts":1761125802301,"data":{"s":"X"}})"),
             R"(field "data": expected an array, got an object)");
 
-  EXPECT_EQ(row_error(R"({"T":1,"s":"X","S":"Long","v":"1","p":"2"})"),
+  EXPECT_EQ(row_error(R"({"T":1761125802301,"s":"X","S":"Long","v":"1","p":"2"})"),
             R"(field "data[0].S": expected "Buy" or "Sell", got "Long")");
-  EXPECT_EQ(row_error(R"({"T":1,"s":"X","S":"Buy","v":"1,5","p":"2"})"),
+  EXPECT_EQ(row_error(R"({"T":1761125802301,"s":"X","S":"Buy","v":"1,5","p":"2"})"),
             R"(field "data[0].v": "1,5" is not a decimal number)");
-  EXPECT_EQ(row_error(R"({"T":1,"s":"X","S":"Buy","v":"1","p":"-2"})"),
+  EXPECT_EQ(row_error(R"({"T":1761125802301,"s":"X","S":"Buy","v":"1","p":"-2"})"),
             R"(field "data[0].p": must be a finite number >= 0)");
-  EXPECT_EQ(row_error(R"({"T":1,"S":"Buy","v":"1","p":"2"})"), R"(missing field "data[0].s")");
-  EXPECT_EQ(row_error(R"({"T":1,"s":"","S":"Buy","v":"1","p":"2"})"),
+  EXPECT_EQ(row_error(R"({"T":1761125802301,"S":"Buy","v":"1","p":"2"})"),
+            R"(missing field "data[0].s")");
+  EXPECT_EQ(row_error(R"({"T":1761125802301,"s":"","S":"Buy","v":"1","p":"2"})"),
             R"(field "data[0].s": the symbol is empty)");
   EXPECT_EQ(
       row_error(R"({"T":1.5,"s":"X","S":"Buy","v":"1","p":"2"})"),
@@ -153,16 +154,58 @@ TEST(BybitMessage, MalformedMessagesSayWhichFieldAndWhy) {
 }
 
 TEST(BybitMessage, ABadRowDoesNotLoseTheGoodRowsBesideIt) {
-  Message m = parse(R"({"topic":"allLiquidation.X","ts":1,"data":[)"
-                    R"({"T":1,"s":"X","S":"Buy","v":"1","p":"2"},)"
-                    R"({"T":2,"s":"X","S":"Buy","v":"oops","p":"2"},)"
-                    R"({"T":3,"s":"X","S":"Sell","v":3,"p":2.5}]})");
+  Message m = parse(R"({"topic":"allLiquidation.X","ts":1761125802301,"data":[)"
+                    R"({"T":1761125802301,"s":"X","S":"Buy","v":"1","p":"2"},)"
+                    R"({"T":1761125802302,"s":"X","S":"Buy","v":"oops","p":"2"},)"
+                    R"({"T":1761125802303,"s":"X","S":"Sell","v":3,"p":2.5}]})");
   ASSERT_EQ(m.kind, MessageKind::kData);
   ASSERT_EQ(m.rows.size(), 2u);
-  EXPECT_EQ(m.rows[1].trade_time_ms, 3);
+  EXPECT_EQ(m.rows[1].trade_time_ms, 1761125802303);
   EXPECT_DOUBLE_EQ(m.rows[1].quantity, 3);
   ASSERT_EQ(m.row_errors.size(), 1u);
   EXPECT_EQ(m.row_errors[0], R"(field "data[1].v": "oops" is not a decimal number)");
+}
+
+// Times outside 2000..2200 (event_time_ns = ms × 1e6 must fit int64) and notionals that
+// overflow are bad data of their own kind; the good rows beside them still count.
+TEST(BybitMessage, OutOfRangeTimesAndNotionalsAreReportedApart) {
+  Message m = parse(R"({"topic":"allLiquidation.X","ts":1761125802306,"data":[)"
+                    R"({"T":99999999999999999,"s":"X","S":"Buy","v":"1","p":"2"},)"
+                    R"({"T":1761125802301,"s":"X","S":"Buy","v":"1e200","p":"1e200"},)"
+                    R"({"T":1761125802302,"s":"X","S":"Buy","v":"NaN","p":"2"},)"
+                    R"({"T":1761125802303,"s":"X","S":"Sell","v":3,"p":2.5}]})");
+  ASSERT_EQ(m.kind, MessageKind::kData);
+  ASSERT_EQ(m.rows.size(), 1u);
+  EXPECT_EQ(m.rows[0].trade_time_ms, 1761125802303);
+  ASSERT_EQ(m.range_errors.size(), 2u);
+  EXPECT_EQ(m.range_errors[0], R"(field "data[0].T": 99999999999999999 is out of range )"
+                               R"((epoch milliseconds from 2000-01-01 up to 2200-01-01))");
+  EXPECT_EQ(m.range_errors[1], R"(fields "data[1].p" × "data[1].v": the notional overflows a )"
+                               R"(double)");
+  ASSERT_EQ(m.row_errors.size(), 1u);
+  EXPECT_EQ(m.row_errors[0], R"(field "data[2].v": must be a finite number >= 0)");
+
+  // The push time dates every row: out of range, the whole push is.
+  m = parse(R"({"topic":"allLiquidation.X","ts":99999999999999999,"data":[]})");
+  EXPECT_EQ(m.kind, MessageKind::kBad);
+  EXPECT_TRUE(m.out_of_range);
+  EXPECT_EQ(m.reason, R"(field "ts": 99999999999999999 is out of range (epoch milliseconds )"
+                      R"(from 2000-01-01 up to 2200-01-01))");
+}
+
+TEST(BybitReplay, OutOfRangeRowsAreCountedWithTheirReasonAndNeverEmitted) {
+  TempDir dir;
+  const std::string path =
+      dir.write("range.jsonl",
+                kTwoRows + "\n" + R"({"topic":"allLiquidation.X","ts":1761125802306,"data":[)" +
+                    R"({"T":9223372036854775807,"s":"X","S":"Buy","v":"1","p":"2"}]})" + "\n" +
+                    R"({"topic":"allLiquidation.X","ts":7258118400000,"data":[)" +
+                    R"({"T":1761125802306,"s":"X","S":"Buy","v":"1","p":"2"}]})" + "\n");
+  PluginHarness source("source", "bybit_liquidations", "replay_file = \"" + path + "\"");
+  auto events = source.run_source();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(source.counter("source_parse_errors_total"), 2);
+  EXPECT_CONTAINS(source.prometheus(), "reason=\"out_of_range\"} 2");
 }
 
 TEST(BybitSubscribe, TopicsAreBatchedTenPerRequest) {
@@ -203,12 +246,12 @@ TEST(BybitReplay, EveryRowOfTheRecordedMessagesBecomesAnEvent) {
 
 TEST(BybitReplay, BadMessagesAreCountedWithAReasonAndTheStreamGoesOn) {
   TempDir dir;
-  const std::string path =
-      dir.write("mixed.jsonl",
-                "not json\n" + kTwoRows + "\n" +
-                    R"({"topic":"allLiquidation.X","ts":1,"data":[{"T":1,"s":"X","S":"Buy"}]})" +
-                    "\n" + R"({"topic":"allLiquidation.ETHUSDT","ts":2,"data":[)" +
-                    R"({"T":5,"s":"ETHUSDT","S":"Sell","v":"1","p":"3000"}]})" + "\n");
+  const std::string path = dir.write(
+      "mixed.jsonl",
+      "not json\n" + kTwoRows + "\n" +
+          R"({"topic":"allLiquidation.X","ts":1761125802301,"data":[{"T":1761125802301,"s":"X","S":"Buy"}]})" +
+          "\n" + R"({"topic":"allLiquidation.ETHUSDT","ts":1761125802302,"data":[)" +
+          R"({"T":1761125802305,"s":"ETHUSDT","S":"Sell","v":"1","p":"3000"}]})" + "\n");
   PluginHarness source("source", "bybit_liquidations", "replay_file = \"" + path + "\"");
   auto events = source.run_source();
   ASSERT_EQ(events.size(), 3u);

@@ -400,3 +400,33 @@ TEST(FileSource, SourceNameOptionNamesTheEventsSource) {
 }
 
 }  // namespace
+
+// Event times must lie in 1970..2200: the difference of two of them (replay pacing) then always
+// fits int64. A time beyond is a bad line of its own kind, counted with reason "out_of_range".
+TEST(FileSourceTimes, OutOfRangeTimesAreBadLinesCountedApart) {
+  TempFile file("range.jsonl",
+                "{\"symbol\":\"A\",\"T\":1625030771359}\n"
+                "{\"symbol\":\"B\",\"timestamp\":\"1969-12-31T23:59:59\"}\n"
+                "{\"symbol\":\"C\",\"timestamp\":\"2262-04-11T00:00:00Z\"}\n"
+                "{\"symbol\":\"D\",\"T\":-9000000000000000000}\n"
+                "{\"symbol\":\"E\",\"timestamp\":\"2200-01-01T00:00:00Z\"}\n"
+                "{\"symbol\":\"F\",\"timestamp\":\"2199-12-31T23:59:59Z\"}\n");
+  PluginHarness source("source", "file", path_option(file.path()));
+  Events events = source.run_source();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(view(events[0]).key(), "A");
+  EXPECT_EQ(view(events[1]).key(), "F");
+  EXPECT_EQ(source.counter("source_parse_errors_total"), 4);
+  EXPECT_CONTAINS(source.prometheus(), "reason=\"out_of_range\"} 4");
+  std::string warnings;
+  for (const auto& log : source.logs()) {
+    if (log.level == SLUICE_LOG_WARN) warnings += log.message + "\n";
+  }
+  EXPECT_CONTAINS(warnings, file.path() +
+                                ":2: timestamp in field 'timestamp' is out of range: "
+                                "'1969-12-31T23:59:59' (event times run from 1970-01-01 up to "
+                                "2200-01-01); line skipped");
+  EXPECT_CONTAINS(warnings, file.path() +
+                                ":4: timestamp in field 'T' is out of range: "
+                                "'-9000000000000000000'");
+}

@@ -211,10 +211,10 @@ TEST(OkxMessage, MalformedMessagesSayWhichFieldAndWhy) {
 TEST(OkxMessage, ABadDetailDoesNotLoseTheGoodOnesBesideIt) {
   Message m = parse(push("BTC-USDT-SWAP", kDetail + "," + R"({"side":"sell"})" + "," +
                                               R"({"bkPx":"1","posSide":"net","side":"buy",)"
-                                              R"("sz":"2","ts":"3"})"));
+                                              R"("sz":"2","ts":"1761125802303"})"));
   ASSERT_EQ(m.kind, MessageKind::kData);
   ASSERT_EQ(m.rows.size(), 2u);
-  EXPECT_EQ(m.rows[1].time_ms, 3);
+  EXPECT_EQ(m.rows[1].time_ms, 1761125802303);
   ASSERT_EQ(m.row_errors.size(), 1u);
   EXPECT_EQ(m.row_errors[0], R"(missing field "data[0].details[1].sz")");
 }
@@ -276,6 +276,47 @@ TEST(OkxReplay, UnknownInstrumentsAreCountedLoggedOnceAndSkipped) {
     if (l.message.find("no contract value for ETH-USDT-SWAP") != std::string::npos) ++eth_warnings;
   }
   EXPECT_EQ(eth_warnings, 1u);
+}
+
+// Times outside 2000..2200 (event_time_ns = ms × 1e6 must fit int64) and sizes whose value
+// overflows are bad data of their own kind, never events.
+TEST(OkxMessage, OutOfRangeTimesAreReportedApart) {
+  Message m = parse(push("BTC-USDT-SWAP", kDetail + "," +
+                                              R"({"bkPx":"1","side":"buy","sz":"2",)"
+                                              R"("ts":"99999999999999999"})"));
+  ASSERT_EQ(m.kind, MessageKind::kData);
+  ASSERT_EQ(m.rows.size(), 1u);
+  EXPECT_TRUE(m.row_errors.empty());
+  ASSERT_EQ(m.range_errors.size(), 1u);
+  EXPECT_EQ(m.range_errors[0],
+            R"(field "data[0].details[1].ts": 99999999999999999 is out of range (epoch )"
+            R"(milliseconds from 2000-01-01 up to 2200-01-01))");
+  for (const char* bad : {R"("sz":"NaN")", R"("sz":"-2")", R"("sz":"inf")"}) {
+    std::string detail = kDetail;
+    detail.replace(detail.find(R"("sz":"51")"), 9, bad);
+    Message d = parse(push("BTC-USDT-SWAP", detail));
+    EXPECT_TRUE(d.rows.empty()) << bad;
+    ASSERT_EQ(d.row_errors.size(), 1u) << bad;
+    EXPECT_EQ(d.row_errors[0], R"(field "data[0].details[0].sz": must be a finite number >= 0)");
+  }
+}
+
+TEST(OkxReplay, OutOfRangeDetailsAreCountedWithTheirReasonAndNeverEmitted) {
+  TempDir dir;
+  std::string far = kDetail;
+  far.replace(far.find(R"("ts":"1761125802306")"), 20, R"("ts":"7258118400000")");
+  std::string huge = kDetail;
+  huge.replace(huge.find(R"("sz":"51")"), 9, R"("sz":"1e307")");
+  huge.replace(huge.find(R"("ts":"1761125802306")"), 20, R"("ts":"1761125802307")");
+  const std::string path =
+      dir.write("range.jsonl", push("BTC-USDT-SWAP", kDetail) + "\n" + push("BTC-USDT-SWAP", far) +
+                                   "\n" + push("BTC-USDT-SWAP", huge) + "\n");
+  PluginHarness source("source", "okx_liquidations", "replay_file = \"" + path + "\"\n" + kValues);
+  auto events = source.run_source();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(EventView(events[0].data(), events[0].size()).event_time_ns(), 1761125802306000000);
+  EXPECT_EQ(source.counter("source_parse_errors_total"), 2);
+  EXPECT_CONTAINS(source.prometheus(), "reason=\"out_of_range\"} 2");
 }
 
 TEST(OkxReplay, BadMessagesAreCountedWithAReasonAndTheStreamGoesOn) {
