@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -47,6 +48,12 @@ void check_writable(const std::string& path) {
   }
 }
 
+FsyncPolicy fsync_policy(const std::string& name) {
+  if (name == "always") return FsyncPolicy::kAlways;
+  if (name == "never") return FsyncPolicy::kNever;
+  return FsyncPolicy::kInterval;
+}
+
 }  // namespace
 
 FileSink::FileSink(const Host& host, const Config& config)
@@ -56,8 +63,14 @@ FileSink::FileSink(const Host& host, const Config& config)
       json_{.metadata = config.flag("metadata")},
       flush_interval_ns_(config.duration("flush_interval").count()),
       quiet_(std::min<std::chrono::nanoseconds>(kQuietPeriod, config.duration("flush_interval"))),
-      buffer_size_(config.size_bytes("buffer_size")) {
+      buffer_size_(config.size_bytes("buffer_size")),
+      fsync_(fsync_policy(config.str("fsync"))),
+      fsync_interval_ns_(config.duration("fsync_interval").count()) {
   check_writable(path_);
+  if (fsync_ == FsyncPolicy::kInterval && fsync_interval_ns_ <= 0) {
+    throw OptionError("fsync_interval",
+                      "must be greater than 0 (fsync = \"always\" syncs every batch)");
+  }
 }
 
 FileSink::~FileSink() {
@@ -74,6 +87,7 @@ FileSink::~FileSink() {
 
 void FileSink::consume(Call call) {
   std::unique_lock lock(mu_);
+  if (!flusher_.joinable()) flusher_ = std::thread([this] { flusher_loop(); });
   append_event_json(buffer_, call.event(), json_);
   buffer_.push_back('\n');
   const bool was_idle = held_.empty();
@@ -82,11 +96,12 @@ void FileSink::consume(Call call) {
   if (held_.size() >= kMaxBatchEvents || buffer_.size() >= buffer_size_ ||
       flush_interval_ns_ <= 0) {
     write_batch(lock);
+    // The flusher owes these lines a sync within fsync_interval, even if no event follows.
+    if (sync_pending()) cv_.notify_all();
     return;
   }
   if (was_idle) {
     batch_start_ns_ = mono_ns();
-    if (!flusher_.joinable()) flusher_ = std::thread([this] { flusher_loop(); });
     cv_.notify_all();
   }
 }
@@ -97,13 +112,25 @@ void FileSink::flush() {
   std::string error;
   if (!opened_once_ && !ensure_open(error)) host_.error(error);
   write_batch(lock);
+  // The stage drains through flush(): what it reported written is on disk when it returns.
+  if (fsync_ != FsyncPolicy::kNever && !sync(error)) host_.error(error);
 }
 
 void FileSink::flusher_loop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
     if (held_.empty()) {
-      cv_.wait(lock, [&] { return stop_ || !held_.empty(); });
+      if (sync_pending()) {
+        // Lines are written but not yet on disk: sync when their interval is up.
+        const int64_t due = unsynced_since_ns_ + fsync_interval_ns_;
+        const auto wait = std::chrono::nanoseconds(std::max<int64_t>(0, due - mono_ns()));
+        cv_.wait_for(lock, wait, [&] { return stop_ || !held_.empty(); });
+        if (held_.empty() && sync_pending() && mono_ns() >= due) {
+          if (std::string error; !sync(error)) host_.error(error);
+        }
+        continue;
+      }
+      cv_.wait(lock, [&] { return stop_ || !held_.empty() || sync_pending(); });
       continue;
     }
     const uint64_t seen = consumed_;
@@ -118,6 +145,20 @@ void FileSink::write_batch(std::unique_lock<std::mutex>& lock) {
   std::string error;
   size_t written = 0;
   if (ensure_open(error)) written = write_buffer(error);
+  const bool due =
+      fsync_ == FsyncPolicy::kAlways || (fsync_ == FsyncPolicy::kInterval && written > 0 &&
+                                         mono_ns() - unsynced_since_ns_ >= fsync_interval_ns_);
+  // With `always`, a line that is written but cannot be synced fails its event like a failed
+  // write: the caller must not believe it durable. With `interval` the events are complete
+  // already as far as the policy promises; the failure is logged and counted.
+  if (std::string sync_error; due && written > 0 && !sync(sync_error)) {
+    if (fsync_ == FsyncPolicy::kAlways) {
+      written = 0;
+      error = sync_error;
+    } else {
+      host_.error(sync_error);
+    }
+  }
   std::vector<Held> batch;
   batch.swap(held_);
   buffer_.clear();
@@ -174,15 +215,19 @@ size_t FileSink::write_buffer(std::string& error) {
     const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n > 0) {
       done += static_cast<size_t>(n);
+      if (unsynced_since_ns_ == 0) unsynced_since_ns_ = mono_ns();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     error = "write '" + path_ + "': " + std::strerror(n < 0 ? errno : EIO);
     // Whole lines end at the last '\n' written.
     const size_t last_newline = done == 0 ? std::string::npos : buffer_.rfind('\n', done - 1);
-    const size_t complete = last_newline == std::string::npos ? 0 : last_newline + 1;
+    size_t complete = last_newline == std::string::npos ? 0 : last_newline + 1;
     if (done > complete) drop_partial_line(done - complete);
-    close_file();  // reopened (appending) by the next batch: the error may be transient
+    // The whole lines before the error complete their events: with `always`, once synced.
+    std::string sync_error;
+    if (fsync_ == FsyncPolicy::kAlways && complete > 0 && !sync(sync_error)) complete = 0;
+    abandon_file();  // reopened (appending) by the next batch: the error may be transient
     return complete;
   }
   return done;
@@ -196,9 +241,35 @@ void FileSink::drop_partial_line(size_t partial) {
   host_.warn("could not remove a partly written line from '" + path_ + "'");
 }
 
+bool FileSink::sync(std::string& error) {
+  if (fd_ < 0 || unsynced_since_ns_ == 0) return true;
+  if (::fdatasync(fd_) != 0) {
+    if (errno == EINVAL) {
+      // A pipe or device (path = "/dev/stdout"): there is no disk to sync to.
+      unsynced_since_ns_ = 0;
+      return true;
+    }
+    error = "fdatasync '" + path_ + "': " + std::strerror(errno);
+    host_.counter_add("file_fsync_errors_total", 1);
+    // After a failed sync the kernel may have dropped the dirty pages: start over on a fresh
+    // descriptor rather than trust this one.
+    abandon_file();
+    return false;
+  }
+  host_.counter_add("file_fsyncs_total", 1);
+  unsynced_since_ns_ = 0;
+  return true;
+}
+
 void FileSink::close_file() {
+  if (std::string error; fsync_ != FsyncPolicy::kNever && !sync(error)) host_.error(error);
+  abandon_file();
+}
+
+void FileSink::abandon_file() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  unsynced_since_ns_ = 0;
 }
 
 }  // namespace sluice::file_sink

@@ -6,6 +6,11 @@
 // when it reaches buffer_size bytes or kMaxBatchEvents events, when the input pauses for a
 // millisecond (the stage may be waiting on these very calls), or flush_interval after its first
 // line at the latest.
+//
+// Durability is the `fsync` policy's: `always` syncs (fdatasync) every batch before its calls
+// complete, so a completed event survives a power cut; `interval` (the default) completes calls
+// once their lines reach the kernel and syncs at most fsync_interval after the first unsynced
+// write; `never` leaves it to the kernel. Except with `never`, flush() and close sync too.
 #pragma once
 
 #include <chrono>
@@ -39,6 +44,15 @@ inline constexpr sluice_option_spec kOptions[] = {
      .choices = nullptr},
     {.key = "buffer_size", .type = SLUICE_OPT_SIZE, .default_toml = "\"64KiB\"", .required = 0,
      .description = "Bytes buffered before a write", .choices = nullptr},
+    {.key = "fsync", .type = SLUICE_OPT_STRING, .default_toml = "\"interval\"", .required = 0,
+     .description = "When written lines are forced to disk (fdatasync): always = every batch "
+                    "before its events complete; interval = at most fsync_interval after a "
+                    "write, and at flush and close; never = left to the kernel",
+     .choices = "always,interval,never"},
+    {.key = "fsync_interval", .type = SLUICE_OPT_DURATION, .default_toml = "\"1s\"",
+     .required = 0,
+     .description = "With fsync = \"interval\": the longest time a written line stays unsynced",
+     .choices = nullptr},
 };
 // clang-format on
 
@@ -48,6 +62,8 @@ inline constexpr size_t kMaxBatchEvents = 64;
 
 // How long the input must pause before a partial batch is written.
 inline constexpr std::chrono::milliseconds kQuietPeriod{1};
+
+enum class FsyncPolicy { kAlways, kInterval, kNever };
 
 class FileSink final : public Sink {
  public:
@@ -71,7 +87,14 @@ class FileSink final : public Sink {
   size_t write_buffer(std::string& error);
   // After a short write, cuts the partial last line off a regular file so the file stays JSONL.
   void drop_partial_line(size_t partial);
+  // With fsync = interval: written lines wait for the flusher's timed sync.
+  bool sync_pending() const { return fsync_ == FsyncPolicy::kInterval && unsynced_since_ns_ != 0; }
+  // Syncs written lines to disk when any are unsynced; false (error filled) when it fails.
+  bool sync(std::string& error);
+  // Syncs and closes; a failed sync is logged (nothing is left to fail).
   void close_file();
+  // Closes without syncing (after a failed write or sync, when a sync proves nothing).
+  void abandon_file();
 
   Host host_;
   std::string path_;
@@ -80,6 +103,8 @@ class FileSink final : public Sink {
   int64_t flush_interval_ns_;
   std::chrono::nanoseconds quiet_;
   size_t buffer_size_;
+  FsyncPolicy fsync_;
+  int64_t fsync_interval_ns_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -88,8 +113,9 @@ class FileSink final : public Sink {
   uint64_t consumed_ = 0;       // events seen; the flusher compares it to spot a pause
   int64_t batch_start_ns_ = 0;  // mono_ns() when the first held event arrived
   int fd_ = -1;
-  bool opened_once_ = false;  // later opens never truncate
-  bool failing_ = false;      // in a run of failed writes (logged once per run)
+  int64_t unsynced_since_ns_ = 0;  // mono_ns() of the first write not yet synced; 0 = none
+  bool opened_once_ = false;       // later opens never truncate
+  bool failing_ = false;           // in a run of failed writes (logged once per run)
   bool stop_ = false;
   std::thread flusher_;  // started by the first consume(): validate creates instances too
 };

@@ -1,13 +1,16 @@
 // Tests of the `file` sink through the real loader and host: exact JSONL content, truncate and
-// append, directory creation, batching, and how open and write failures reach the events.
+// append, directory creation, batching, how open and write failures reach the events, and the
+// fsync policy.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "plugin_harness.hpp"
@@ -261,3 +264,68 @@ TEST_F(FileSinkTest, ShortWriteFailsOnlyTheLinesNotWrittenAndLeavesWholeLines) {
 }
 
 }  // namespace
+
+// ---- fsync policy: counted through file_fsyncs_total, which only a successful fdatasync adds to
+
+TEST_F(FileSinkTest, FsyncAlwaysSyncsEachBatchBeforeItsEventsComplete) {
+  PluginHarness sink("sink", "file", options(path(), "metadata = false\nfsync = \"always\""));
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_TRUE(sink.process(event(id, "BTCUSDT", 1.5)).outcome.ok());
+    // process() returns once the call completed: by then its batch is synced.
+    EXPECT_EQ(sink.counter("file_fsyncs_total"), static_cast<double>(id));
+  }
+  sink.flush();
+  EXPECT_EQ(sink.counter("file_fsyncs_total"), 3) << "nothing new to sync at flush";
+  EXPECT_EQ(read(path()),
+            "{\"price\":1.5,\"symbol\":\"BTCUSDT\"}\n"
+            "{\"price\":1.5,\"symbol\":\"BTCUSDT\"}\n"
+            "{\"price\":1.5,\"symbol\":\"BTCUSDT\"}\n");
+}
+
+TEST_F(FileSinkTest, FsyncIntervalSyncsAtFlushWhenTheIntervalIsNotUp) {
+  PluginHarness sink("sink", "file", options(path(), "metadata = false\nfsync_interval = \"1h\""));
+  for (uint64_t id = 1; id <= 3; ++id) EXPECT_TRUE(sink.process(event(id, "X", 1.5)).outcome.ok());
+  EXPECT_EQ(sink.counter("file_fsyncs_total"), 0);
+  sink.flush();
+  EXPECT_EQ(sink.counter("file_fsyncs_total"), 1);
+  sink.flush();
+  EXPECT_EQ(sink.counter("file_fsyncs_total"), 1) << "nothing new to sync";
+}
+
+TEST_F(FileSinkTest, FsyncIntervalSyncsOnItsOwnOnceTheIntervalIsUp) {
+  PluginHarness sink("sink", "file",
+                     options(path(), "metadata = false\nfsync_interval = \"20ms\""));
+  EXPECT_TRUE(sink.process(event(1, "X", 1.5)).outcome.ok());
+  // No flush and no further event: the sink's own timer syncs.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (sink.counter("file_fsyncs_total") < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(sink.counter("file_fsyncs_total"), 1);
+}
+
+TEST_F(FileSinkTest, FsyncNeverLeavesSyncingToTheKernel) {
+  PluginHarness sink("sink", "file", options(path(), "metadata = false\nfsync = \"never\""));
+  for (uint64_t id = 1; id <= 3; ++id) EXPECT_TRUE(sink.process(event(id, "X", 1.5)).outcome.ok());
+  sink.flush();
+  EXPECT_EQ(sink.counter("file_fsyncs_total"), 0);
+  EXPECT_EQ(read(path()).size(), 3 * std::string("{\"price\":1.5,\"symbol\":\"X\"}\n").size());
+}
+
+TEST_F(FileSinkTest, RejectsAnUnknownFsyncPolicyAndAZeroInterval) {
+  try {
+    PluginHarness sink("sink", "file", options(path(), "fsync = \"sometimes\""));
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("fsync"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("always, interval, never"), std::string::npos) << e.what();
+  }
+  try {
+    PluginHarness sink("sink", "file", options(path(), "fsync_interval = \"0s\""));
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("option 'fsync_interval': must be greater than 0"),
+              std::string::npos)
+        << e.what();
+  }
+}
