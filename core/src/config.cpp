@@ -364,9 +364,7 @@ class Loader {
       std::optional<nlohmann::json> json = setting_value(*v, name);
       if (!json) continue;
       SettingSpec spec{name, std::move(*json), diags_.pos(*v)};
-      if (declared != nullptr && read_bounds(*declared, spec)) {
-        spec_.settings.push_back(std::move(spec));
-      } else if (declared == nullptr) {
+      if (declared == nullptr || read_bounds(*declared, spec)) {
         spec_.settings.push_back(std::move(spec));
       }
     }
