@@ -6,12 +6,12 @@
 #include <charconv>
 #include <stdexcept>
 
+#include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 namespace sluice::core {
 
@@ -34,8 +34,9 @@ std::optional<AdminUrl> parse_admin_url(std::string_view url, std::string* error
   };
   constexpr std::string_view kScheme = "http://";
   if (url.substr(0, kScheme.size()) != kScheme) {
-    return fail("it must start with http:// (the endpoint speaks plain HTTP; reach a remote one "
-                "through a tunnel or a TLS proxy)");
+    return fail(
+        "it must start with http:// (the endpoint speaks plain HTTP; reach a remote one "
+        "through a tunnel or a TLS proxy)");
   }
   std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find('/');
@@ -77,8 +78,8 @@ std::optional<AdminUrl> parse_admin_url(std::string_view url, std::string* error
 AdminUrl admin_url_of(const AdminTarget& target, const std::string& process) {
   const AdminSpec& a = target.admin;
   if (!a.enabled) {
-    throw std::runtime_error(fmt::format("{}: the admin endpoint is off ([admin] enabled = false)",
-                                         a.pos.file));
+    throw std::runtime_error(
+        fmt::format("{}: the admin endpoint is off ([admin] enabled = false)", a.pos.file));
   }
   AdminUrl url;
   url.host = a.address == "0.0.0.0" ? "127.0.0.1" : a.address == "::" ? "::1" : a.address;

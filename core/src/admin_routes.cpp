@@ -37,8 +37,8 @@ HttpResponse change_setting(Pipeline& p, const std::string& name, const HttpRequ
     return r;
   }
   if (!is_json(req.content_type)) {
-    return text(415, fmt::format("Content-Type must be application/json, got '{}'",
-                                 req.content_type));
+    return text(415,
+                fmt::format("Content-Type must be application/json, got '{}'", req.content_type));
   }
   auto value = nlohmann::json::parse(req.body, nullptr, false);
   if (value.is_discarded()) return text(400, "body must be a JSON value, e.g. 25000 or \"SELL\"");

@@ -9,12 +9,12 @@
 #include <optional>
 #include <thread>
 
-#include <boost/asio/ip/tcp.hpp>
+#include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include "sluice/core/node_host.hpp"
 
@@ -76,12 +76,12 @@ std::optional<HttpResponse> admin_refusal(const AdminAccess& access, uint16_t po
   // DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 reaches this
   // port, but its requests still say Host: evil.example:PORT.
   if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) {
-    return refuse(421, req.host_present
-                           ? fmt::format("refused: Host '{}' does not name this endpoint (use {}; "
-                                         "other names can be allowed with [admin] hosts)",
-                                         req.host, hosts.front())
-                           : fmt::format("refused: the request has no Host header (use {})",
-                                         hosts.front()));
+    return refuse(
+        421, req.host_present
+                 ? fmt::format("refused: Host '{}' does not name this endpoint (use {}; "
+                               "other names can be allowed with [admin] hosts)",
+                               req.host, hosts.front())
+                 : fmt::format("refused: the request has no Host header (use {})", hosts.front()));
   }
   // Cross-site requests: a browser names the page's origin; only the endpoint's own is taken.
   if (req.origin_present) {
@@ -135,9 +135,10 @@ struct AdminServer::Impl {
         // Out of file descriptors (EMFILE/ENFILE), ENOBUFS, a connection reset before accept:
         // the listening socket is fine, so wait and try again rather than stop serving.
         if (accept_failures++ == 0) {
-          logger->error("admin endpoint: accept failed: {}; retrying with backoff (logged once "
-                        "until it recovers)",
-                        ec.message());
+          logger->error(
+              "admin endpoint: accept failed: {}; retrying with backoff (logged once "
+              "until it recovers)",
+              ec.message());
         }
         backoff = backoff.count() == 0 ? kFirstBackoff : std::min(backoff * 2, kMaxBackoff);
         retry.expires_after(backoff);
@@ -147,8 +148,7 @@ struct AdminServer::Impl {
         return;
       }
       if (accept_failures != 0) {
-        logger->info("admin endpoint: accepting again after {} failed attempt(s)",
-                     accept_failures);
+        logger->info("admin endpoint: accepting again after {} failed attempt(s)", accept_failures);
         accept_failures = 0;
         backoff = std::chrono::milliseconds{0};
       }
@@ -199,8 +199,8 @@ struct AdminServer::Impl {
         try {
           out = impl.handler(r);
         } catch (const std::exception& e) {
-          out = HttpResponse{500, "text/plain; charset=utf-8", fmt::format("error: {}\n", e.what()),
-                             {}};
+          out = HttpResponse{
+              500, "text/plain; charset=utf-8", fmt::format("error: {}\n", e.what()), {}};
         }
       }
       res = {};
@@ -238,8 +238,8 @@ AdminServer::AdminServer(AdminAccess access, uint16_t port, Handler handler)
   if (!ec) impl_->acceptor.bind(ep, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error(fmt::format("admin endpoint: cannot listen on {}:{}: {}", address,
-                                         port, ec.message()));
+    throw std::runtime_error(
+        fmt::format("admin endpoint: cannot listen on {}:{}: {}", address, port, ec.message()));
   }
   impl_->port = impl_->acceptor.local_endpoint().port();
   impl_->accept();

@@ -33,8 +33,7 @@ constexpr size_t kMinTokenLength = 16;
 bool is_ip_address(const std::string& text) {
   in_addr v4{};
   in6_addr v6{};
-  return inet_pton(AF_INET, text.c_str(), &v4) == 1 ||
-         inet_pton(AF_INET6, text.c_str(), &v6) == 1;
+  return inet_pton(AF_INET, text.c_str(), &v4) == 1 || inet_pton(AF_INET6, text.c_str(), &v6) == 1;
 }
 
 // A Host header value: a name or address, optionally ":port"; no spaces, slashes or '@'.
@@ -70,8 +69,8 @@ void read_admin(const toml::table* table, const Reader& reader, AdminSpec& out) 
       } else {
         address_ok = false;
         diags.error(diags.pos(*address),
-                    "admin: 'address' must be an IP address such as 127.0.0.1 or ::1, got '" +
-                        *s + "' (names are not resolved)");
+                    "admin: 'address' must be an IP address such as 127.0.0.1 or ::1, got '" + *s +
+                        "' (names are not resolved)");
       }
     } else {
       address_ok = false;
@@ -87,14 +86,15 @@ void read_admin(const toml::table* table, const Reader& reader, AdminSpec& out) 
   if (token != nullptr) {
     // The value is a secret: messages describe it, never quote it.
     if (auto s = reader.string(*token, "admin: 'token'")) {
-      bool printable = std::all_of(s->begin(), s->end(), [](char c) { return c > ' ' && c <= '~'; });
+      bool printable =
+          std::all_of(s->begin(), s->end(), [](char c) { return c > ' ' && c <= '~'; });
       if (!printable) {
         diags.error(diags.pos(*token), "admin: 'token' must be printable ASCII without spaces");
       } else if (!s->empty() && s->size() < kMinTokenLength) {
-        diags.error(diags.pos(*token),
-                    "admin: 'token' is too short (" + std::to_string(s->size()) +
-                        " characters); use at least " + std::to_string(kMinTokenLength) +
-                        " random characters, e.g. from `openssl rand -hex 32`");
+        diags.error(diags.pos(*token), "admin: 'token' is too short (" + std::to_string(s->size()) +
+                                           " characters); use at least " +
+                                           std::to_string(kMinTokenLength) +
+                                           " random characters, e.g. from `openssl rand -hex 32`");
       } else {
         out.token = *s;  // "" (e.g. "${SLUICE_ADMIN_TOKEN:-}" unset) means no token
       }

@@ -1,19 +1,19 @@
 // The admin endpoint's access rules (Host, Origin, bearer token), its routes (PUT + JSON only),
 // setting types and bounds ([settings] name = { value, min, max }), the [admin] checks of the
 // loader, and an accept loop that survives running out of file descriptors.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
-#include <gtest/gtest.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "loopback_http.hpp"
 #include "pipeline_runner.hpp"
@@ -32,8 +32,7 @@ using testing::TempDir;
 
 constexpr const char* kToken = "0123456789abcdef0123456789abcdef";
 
-HttpRequest request(const std::string& method, const std::string& target,
-                    const std::string& host) {
+HttpRequest request(const std::string& method, const std::string& target, const std::string& host) {
   HttpRequest r;
   r.method = method;
   r.target = target;
@@ -56,8 +55,8 @@ TEST(AdminAccess, TakesTheLoopbackNamesWithTheEndpointsPort) {
 
 TEST(AdminAccess, RefusesAForeignHostEvenForReadsBecauseOfDnsRebinding) {
   AdminAccess access;
-  for (const char* host : {"evil.example:9464", "evil.example", "127.0.0.1:80", "127.0.0.1",
-                           "localhost:9465", ""}) {
+  for (const char* host :
+       {"evil.example:9464", "evil.example", "127.0.0.1:80", "127.0.0.1", "localhost:9465", ""}) {
     auto refused = admin_refusal(access, 9464, request("GET", "/settings", host));
     ASSERT_TRUE(refused) << host;
     EXPECT_EQ(refused->status, 421) << host;
@@ -88,8 +87,8 @@ TEST(AdminAccess, TakesTheConfiguredAddressAndHosts) {
 
 TEST(AdminAccess, RefusesAForeignOriginWithForbidden) {
   AdminAccess access;
-  for (const char* origin : {"http://evil.example", "null", "http://127.0.0.1:8000",
-                             "https://127.0.0.1:9464", ""}) {
+  for (const char* origin :
+       {"http://evil.example", "null", "http://127.0.0.1:8000", "https://127.0.0.1:9464", ""}) {
     HttpRequest r = request("PUT", "/settings/min_alert_usd", "127.0.0.1:9464");
     r.origin = origin;
     r.origin_present = true;
@@ -271,9 +270,9 @@ TEST(AdminConfig, ATooShortTokenIsRefusedWithoutShowingIt) {
             "random characters, e.g. from `openssl rand -hex 32`");
   EXPECT_EQ(errors[0].find("hunter2"), std::string::npos);
   // Unset with an empty default: no token.
-  PipelineSpec spec = load_pipeline_text(
-      std::string("[admin]\ntoken = \"${SLUICE_ADMIN_TOKEN:-}\"\n") + kNodes, "p.toml",
-      catalog(), [](const std::string&) { return std::nullopt; });
+  PipelineSpec spec =
+      load_pipeline_text(std::string("[admin]\ntoken = \"${SLUICE_ADMIN_TOKEN:-}\"\n") + kNodes,
+                         "p.toml", catalog(), [](const std::string&) { return std::nullopt; });
   EXPECT_EQ(spec.admin.token, "");
 }
 
@@ -335,8 +334,8 @@ inputs = ["big"]
     RunOptions opts;
     opts.admin_port = 0;
     opts.print_summary = false;
-    pipeline_ = std::make_unique<Pipeline>(testing::load_spec(path), testing::test_registry(),
-                                           opts);
+    pipeline_ =
+        std::make_unique<Pipeline>(testing::load_spec(path), testing::test_registry(), opts);
     runner_ = std::thread([this] { rc_ = pipeline_->run(); });
     for (int i = 0; i < 1000 && pipeline_->admin_port() == 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -352,8 +351,8 @@ inputs = ["big"]
   }
   void TearDown() override { stop(); }
 
-  std::string send(const std::string& method, const std::string& target,
-                   const std::string& headers, const std::string& body = "") {
+  std::string send(const std::string& method, const std::string& target, const std::string& headers,
+                   const std::string& body = "") {
     return loopback_http_raw(
         port_, fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n{}"
                            "Content-Length: {}\r\n\r\n{}",
@@ -383,15 +382,14 @@ TEST_F(AdminPipeline, ACrossSitePostWithATextBodyChangesNothingAcrossARestart) {
 
 TEST_F(AdminPipeline, ChangesOnlyByPutWithAJsonBody) {
   start();
-  std::string res = send("POST", "/settings/min_alert_usd", "Content-Type: application/json\r\n",
-                         "25000");
+  std::string res =
+      send("POST", "/settings/min_alert_usd", "Content-Type: application/json\r\n", "25000");
   EXPECT_EQ(res.rfind("HTTP/1.1 405", 0), 0u) << res;
   EXPECT_NE(res.find("Allow: GET, PUT"), std::string::npos) << res;
   EXPECT_NE(res.find("change a setting with PUT and a JSON body"), std::string::npos) << res;
   res = send("PUT", "/settings/min_alert_usd", "Content-Type: text/plain\r\n", "25000");
   EXPECT_EQ(res.rfind("HTTP/1.1 415", 0), 0u) << res;
-  EXPECT_NE(res.find("Content-Type must be application/json, got 'text/plain'"),
-            std::string::npos);
+  EXPECT_NE(res.find("Content-Type must be application/json, got 'text/plain'"), std::string::npos);
   res = send("PUT", "/settings/min_alert_usd",
              "Content-Type: application/x-www-form-urlencoded\r\n", "25000");
   EXPECT_EQ(res.rfind("HTTP/1.1 415", 0), 0u) << res;
@@ -431,10 +429,10 @@ TEST_F(AdminPipeline, ATokenGuardsEverythingButTheProbes) {
   EXPECT_EQ(res.rfind("HTTP/1.1 401", 0), 0u) << res;
   res = loopback_http(port_, "GET", "/health");
   EXPECT_EQ(res.rfind("HTTP/1.1 200", 0), 0u) << res;
-  res = send("PUT", "/settings/min_alert_usd",
-             std::string("Content-Type: application/json\r\nAuthorization: Bearer ") + kToken +
-                 "\r\n",
-             "30000");
+  res = send(
+      "PUT", "/settings/min_alert_usd",
+      std::string("Content-Type: application/json\r\nAuthorization: Bearer ") + kToken + "\r\n",
+      "30000");
   EXPECT_EQ(res.rfind("HTTP/1.1 200", 0), 0u) << res;
   EXPECT_EQ(*pipeline_->settings().get("min_alert_usd"), 30000);
 
@@ -442,8 +440,8 @@ TEST_F(AdminPipeline, ATokenGuardsEverythingButTheProbes) {
   AdminUrl url;
   url.host = "127.0.0.1";
   url.port = port_;
-  AdminReply reply = admin_request(url, "GET", "/settings/min_alert_usd", kToken, "",
-                                   std::chrono::seconds(10));
+  AdminReply reply =
+      admin_request(url, "GET", "/settings/min_alert_usd", kToken, "", std::chrono::seconds(10));
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.body, "30000\n");
   reply = admin_request(url, "GET", "/settings", "", "", std::chrono::seconds(10));

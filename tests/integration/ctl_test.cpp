@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <regex>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -79,11 +79,9 @@ bool wait_for(const std::function<bool()>& cond,
 class Running {
  public:
   Running(const std::string& file, uint16_t port, std::map<std::string, std::string> env = {})
-      : port_(port), child_({sluice_binary(), "run", file, "--quiet"}, std::move(env)) {
-    ready_ = wait_for([&] {
-      return child_.stderr_text().find(fmt::format("admin endpoint on http://127.0.0.1:{}", port)) !=
-             std::string::npos;
-    });
+      : child_({sluice_binary(), "run", file, "--quiet"}, std::move(env)) {
+    const std::string line = fmt::format("admin endpoint on http://127.0.0.1:{}", port);
+    ready_ = wait_for([&] { return child_.stderr_text().find(line) != std::string::npos; });
   }
   ~Running() { stop(); }
   bool ready() const { return ready_; }
@@ -96,7 +94,6 @@ class Running {
   std::string log() const { return child_.stderr_text(); }
 
  private:
-  uint16_t port_;
   ChildProcess child_;
   bool ready_ = false;
   int rc_ = -2;
@@ -112,8 +109,8 @@ CommandResult ctl(const std::vector<std::string>& args,
 TEST(Ctl, ListsGetsAndSetsSettingsWithTheTokenTheFileNames) {
   TempDir dir;
   uint16_t port = free_port();
-  std::string file = write_pipeline(
-      dir, fmt::format("port = {}\ntoken = \"${{SLUICE_ADMIN_TOKEN}}\"", port));
+  std::string file =
+      write_pipeline(dir, fmt::format("port = {}\ntoken = \"${{SLUICE_ADMIN_TOKEN}}\"", port));
   std::map<std::string, std::string> env = {{"SLUICE_ADMIN_TOKEN", kToken}};
   Running p(file, port, env);
   ASSERT_TRUE(p.ready()) << p.log();
@@ -212,8 +209,8 @@ TEST(AdminEndpoint, ABusyPortEndsTheRunWithAClearErrorAndNoAbort) {
   ASSERT_TRUE(first.ready()) << first.log();
   TempDir other;
   std::string second_file = write_pipeline(other, fmt::format("port = {}", port));
-  CommandResult r = run_command({sluice_binary(), "run", second_file, "--quiet"}, {},
-                                std::chrono::seconds(60));
+  CommandResult r =
+      run_command({sluice_binary(), "run", second_file, "--quiet"}, {}, std::chrono::seconds(60));
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find(fmt::format("admin endpoint: cannot listen on 127.0.0.1:{}: Address "
                                    "already in use",
@@ -233,8 +230,8 @@ TEST(AdminEndpoint, AnAddressThatIsNotAnIpIsRefusedByValidateAndRun) {
   CommandResult v = run_command({sluice_binary(), "validate", file});
   EXPECT_EQ(v.exit_code, 2) << v.err;
   EXPECT_NE(v.err.find(expected), std::string::npos) << v.err;
-  CommandResult r = run_command({sluice_binary(), "run", file, "--quiet"}, {},
-                                std::chrono::seconds(60));
+  CommandResult r =
+      run_command({sluice_binary(), "run", file, "--quiet"}, {}, std::chrono::seconds(60));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
@@ -255,8 +252,8 @@ TEST(AdminEndpoint, BeyondLoopbackWithoutATokenValidateAndRunRefuseTheFile) {
   }
   std::string with_token =
       write_pipeline(dir, "address = \"0.0.0.0\"\ntoken = \"${SLUICE_ADMIN_TOKEN}\"");
-  CommandResult ok = run_command({sluice_binary(), "validate", with_token},
-                                 {{"SLUICE_ADMIN_TOKEN", kToken}});
+  CommandResult ok =
+      run_command({sluice_binary(), "validate", with_token}, {{"SLUICE_ADMIN_TOKEN", kToken}});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 

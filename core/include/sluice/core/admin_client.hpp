@@ -13,10 +13,10 @@
 namespace sluice::core {
 
 struct AdminUrl {
-  std::string host;       // name or address; an IPv6 address without brackets
+  std::string host;  // name or address; an IPv6 address without brackets
   uint16_t port = 80;
-  std::string base_path;  // "" or "/prefix" (no trailing slash), put before every path
-  std::string text() const;  // http://host:port[/prefix]
+  std::string base_path;            // "" or "/prefix" (no trailing slash), put before every path
+  std::string text() const;         // http://host:port[/prefix]
   std::string host_header() const;  // host:port, IPv6 in brackets
 };
 

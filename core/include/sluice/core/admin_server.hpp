@@ -37,8 +37,8 @@ struct HttpResponse {
 // Who may use the endpoint besides the loopback names (docs/operations.md, "Admin endpoint").
 struct AdminAccess {
   std::string address = "127.0.0.1";  // the listen address (also a valid Host)
-  std::string token;                   // bearer token; "" = none
-  std::vector<std::string> hosts;      // extra Host values ("name" or "name:port")
+  std::string token;                  // bearer token; "" = none
+  std::vector<std::string> hosts;     // extra Host values ("name" or "name:port")
 };
 
 // The refusal for a request that fails the access rules, or nullopt when it may proceed:
