@@ -1,7 +1,13 @@
-// The `sluice` command line: run, validate, graph, plugins list|describe|docs|schema, version.
+// The `sluice` command line: run, validate, graph, ctl, plugins list|describe|docs|schema,
+// version.
 #include <signal.h>
 
+#include <cctype>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -9,8 +15,10 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include "sluice/core/admin_client.hpp"
 #include "sluice/core/config.hpp"
 #include "sluice/core/node_host.hpp"
 #include "sluice/core/pipeline_file.hpp"
@@ -69,6 +77,117 @@ const Plugin* find_plugin(const PluginRegistry& reg, const std::string& name,
   return nullptr;
 }
 
+// `sluice ctl`: what to ask the admin endpoint, and where it and its token come from.
+struct CtlOptions {
+  std::string admin_url;
+  std::string file;
+  std::string process;
+  std::string token_file;
+  std::string timeout = "5s";
+  std::string name;
+  std::string value;
+};
+
+// Exit codes of `sluice ctl` (docs/operations.md).
+constexpr int kCtlRefused = 1;      // the endpoint answered with an error
+constexpr int kCtlBadInput = 2;     // bad command line, pipeline file or token file
+constexpr int kCtlUnreachable = 3;  // no answer from the endpoint
+
+std::string read_token_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error(fmt::format("--token-file {}: cannot read it: {}", path,
+                                         std::strerror(errno)));
+  }
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  if (token.empty()) throw std::runtime_error(fmt::format("--token-file {}: it is empty", path));
+  return token;
+}
+
+int run_ctl(const CtlOptions& o, const std::string& command) {
+  AdminUrl url;
+  std::string token;
+  std::chrono::milliseconds timeout{};
+  try {
+    std::string error;
+    auto ns = parse_duration(o.timeout, &error);
+    if (!ns || *ns <= 0) {
+      throw std::runtime_error(fmt::format("--timeout '{}': {}", o.timeout,
+                                           error.empty() ? "must be positive" : error));
+    }
+    timeout = std::chrono::milliseconds(std::max<int64_t>(*ns / 1'000'000, 1));
+    std::optional<AdminTarget> target;
+    if (!o.file.empty()) target = load_admin_target(o.file);
+    if (!o.admin_url.empty()) {
+      auto parsed = parse_admin_url(o.admin_url, &error);
+      if (!parsed) throw std::runtime_error(error);
+      url = *parsed;
+    } else if (target) {
+      url = admin_url_of(*target, o.process);
+    } else {
+      throw std::runtime_error("say which endpoint: --admin http://127.0.0.1:9464 or -f FILE");
+    }
+    if (!o.token_file.empty()) {
+      token = read_token_file(o.token_file);
+    } else if (target && !target->admin.token.empty()) {
+      token = target->admin.token;
+    } else if (const char* env = std::getenv("SLUICE_ADMIN_TOKEN"); env != nullptr) {
+      token = env;
+    }
+  } catch (const ConfigError& e) {
+    print_config_error(e);
+    return kCtlBadInput;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kCtlBadInput;
+  }
+
+  std::string method = "GET";
+  std::string path = "/settings";
+  std::string body;
+  if (command == "get") {
+    path += "/" + o.name;
+  } else if (command == "set") {
+    method = "PUT";
+    path += "/" + o.name;
+    // VALUE is JSON (25000, 0.5, true, "SELL"); anything that is not JSON is sent as a string.
+    auto value = nlohmann::json::parse(o.value, nullptr, false);
+    body = value.is_discarded() ? nlohmann::json(o.value).dump() : value.dump();
+  }
+  AdminReply reply;
+  try {
+    reply = admin_request(url, method, path, token, body, timeout);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {} (is the pipeline running, with its admin endpoint there?)\n",
+               e.what());
+    return kCtlUnreachable;
+  }
+  if (reply.status < 200 || reply.status > 299) {
+    std::string text = reply.body;
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    fmt::print(stderr, "error: {}{} answered {} {}: {}\n", url.text(), path, reply.status,
+               reply.reason, text);
+    return kCtlRefused;
+  }
+  if (command == "settings") {
+    auto all = nlohmann::json::parse(reply.body, nullptr, false);
+    if (!all.is_object()) {
+      fmt::print(stderr, "error: {}{} answered something that is not a JSON object\n",
+                 url.text(), path);
+      return kCtlRefused;
+    }
+    for (const auto& [name, value] : all.items()) fmt::print("{} = {}\n", name, value.dump());
+  } else if (command == "set") {
+    fmt::print("{} = {}", o.name, reply.body);
+  } else {
+    fmt::print("{}", reply.body);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,10 +233,33 @@ int main(int argc, char** argv) {
   docs->add_option("--out", out_dir, "Output directory")->required();
   auto* schema = plugins->add_subcommand("schema", "Print a JSON Schema for pipeline files");
 
+  CtlOptions ctl_opts;
+  auto* ctl = app.add_subcommand(
+      "ctl", "Talk to a running pipeline's admin endpoint (exit 1: refused, 2: bad input, 3: "
+             "unreachable)");
+  ctl->require_subcommand(1);
+  ctl->add_option("--admin", ctl_opts.admin_url, "Endpoint URL, e.g. http://127.0.0.1:9464");
+  ctl->add_option("-f,--file", ctl_opts.file, "Pipeline file whose [admin] names the endpoint")
+      ->check(CLI::ExistingFile);
+  ctl->add_option("--process", ctl_opts.process, "With -f: the [placement] group's endpoint");
+  ctl->add_option("--token-file", ctl_opts.token_file,
+                  "File holding the bearer token (default: the file's [admin] token, then "
+                  "$SLUICE_ADMIN_TOKEN)");
+  ctl->add_option("--timeout", ctl_opts.timeout, "Give up after this long (default 5s)");
+  auto* ctl_settings = ctl->add_subcommand("settings", "List runtime settings and their values");
+  auto* ctl_get = ctl->add_subcommand("get", "Print one setting's value (JSON)");
+  ctl_get->add_option("name", ctl_opts.name, "Setting name")->required();
+  auto* ctl_set = ctl->add_subcommand("set", "Change a setting (saved before it is acknowledged)");
+  ctl_set->add_option("name", ctl_opts.name, "Setting name")->required();
+  ctl_set->add_option("value", ctl_opts.value, "JSON value (25000, 0.5, true, \"SELL\"); other "
+                                               "text is sent as a string")
+      ->required();
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   // Global flags are accepted after the subcommand too (`sluice run FILE --log-level warn`).
-  for (CLI::App* sub : {run, validate, graph, plugins, list, describe, docs, schema, version}) {
+  for (CLI::App* sub : {run, validate, graph, plugins, list, describe, docs, schema, version, ctl,
+                        ctl_settings, ctl_get, ctl_set}) {
     sub->fallthrough();
   }
   CLI11_PARSE(app, argc, argv);
@@ -191,6 +333,10 @@ int main(int argc, char** argv) {
     return rc;
   }
 
+  if (*ctl) {
+    return run_ctl(ctl_opts, *ctl_set ? "set" : *ctl_get ? "get" : "settings");
+  }
+
   if (*graph) {
     PluginRegistry reg = load_registry(peek_plugin_path(file), true);
     try {
@@ -226,10 +372,16 @@ int main(int argc, char** argv) {
           pipeline.stop();
         }
       });
-      int rc = pipeline.run();
-      pthread_kill(signals.native_handle(), SIGUSR1);
-      signals.join();
-      return rc;
+      // However run() ends (an exception included), the signal thread is ended and joined
+      // before `pipeline` goes: a joinable std::thread destroyed by unwinding aborts.
+      struct StopSignals {
+        std::thread& t;
+        ~StopSignals() {
+          pthread_kill(t.native_handle(), SIGUSR1);
+          t.join();
+        }
+      } stop_signals{signals};
+      return pipeline.run();
     } catch (const ConfigError& e) {
       return print_config_error(e);
     } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 
 #include "config_internal.hpp"
 #include "sluice/core/pipeline_file.hpp"
+#include "sluice/core/state.hpp"
 
 namespace sluice::core {
 
@@ -87,7 +88,7 @@ using detail::type_name;
 const std::vector<std::string> kSections = {"pipeline",   "settings", "admin",    "sources",
                                             "processors", "sinks",    "placement"};
 const std::vector<std::string> kPipelineKeys = {"name", "plugin_path", "state_dir", "grace_period"};
-const std::vector<std::string> kAdminKeys = {"enabled", "address", "port"};
+const std::vector<std::string> kSettingKeys = {"value", "min", "max"};
 const std::vector<std::string> kGroupKeys = {"nodes", "host", "port"};
 
 bool contains(const std::vector<std::string>& items, std::string_view item) {
@@ -281,6 +282,7 @@ class Loader {
     resolve_inputs();
     check_graph();
     read_placement();
+    check_admin_ports();
     diags_.throw_if_any();
     for (auto& d : drafts_) spec_.nodes.push_back(std::move(d.spec));
     return std::move(spec_);
@@ -347,20 +349,85 @@ class Loader {
                                            "starting with a digit)");
         continue;
       }
-      if (reader_.failed(*value)) continue;
-      nlohmann::json json;
-      if (value->is_string() && reader_.expanded(*value)) {
-        json = typed_from_text(value->as_string()->get());
-      } else if (value->is_string() || value->is_integer() || value->is_floating_point() ||
-                 value->is_boolean()) {
-        json = detail::to_json(*value);
-      } else {
-        reader_.wrong_type(*value, "settings: '" + name + "'",
-                           "a string, integer, float or boolean");
+      // `name = value`, or `name = { value = ..., min = ..., max = ... }` with bounds.
+      const toml::table* declared = value->as_table();
+      const toml::node* v = value;
+      if (declared != nullptr) {
+        check_keys(*declared, kSettingKeys, "settings." + name, diags_);
+        v = declared->get("value");
+        if (v == nullptr) {
+          diags_.error(diags_.pos(*value), "settings." + name +
+                                               ": missing 'value' (the setting's default, e.g. "
+                                               "{ value = 10000, min = 0 })");
+          continue;
+        }
+      }
+      std::optional<nlohmann::json> json = setting_value(*v, name);
+      if (!json) continue;
+      SettingSpec spec{name, std::move(*json), diags_.pos(*v)};
+      if (declared == nullptr || read_bounds(*declared, spec)) {
+        spec_.settings.push_back(std::move(spec));
+      }
+    }
+  }
+
+  std::optional<nlohmann::json> setting_value(const toml::node& v, const std::string& name) {
+    if (reader_.failed(v)) return std::nullopt;
+    if (v.is_string() && reader_.expanded(v)) return typed_from_text(v.as_string()->get());
+    if (v.is_floating_point() && !std::isfinite(v.as_floating_point()->get())) {
+      diags_.error(diags_.pos(v), "settings: '" + name + "' must be a finite number");
+      return std::nullopt;
+    }
+    if (v.is_string() || v.is_integer() || v.is_floating_point() || v.is_boolean()) {
+      return detail::to_json(v);
+    }
+    reader_.wrong_type(v, "settings: '" + name + "'", "a string, integer, float or boolean");
+    return std::nullopt;
+  }
+
+  // min/max of a declared setting: numbers, only for a number setting, min <= max, and the
+  // default inside them. False when anything is wrong (reported).
+  bool read_bounds(const toml::table& declared, SettingSpec& spec) {
+    bool ok = true;
+    std::string what = "settings." + spec.name;
+    for (const char* bound : {"min", "max"}) {
+      const toml::node* b = declared.get(bound);
+      if (b == nullptr) continue;
+      if (!spec.value.is_number()) {
+        diags_.error(diags_.pos(*b), what + ": '" + bound + "' applies only to a number setting (" +
+                                         "this one is a " + json_kind_name(spec.value) + ")");
+        ok = false;
         continue;
       }
-      spec_.settings.push_back(SettingSpec{name, std::move(json), diags_.pos(*value)});
+      auto n = reader_.number(*b, what + ": '" + bound + "'");
+      if (!n) {
+        ok = false;
+        continue;
+      }
+      nlohmann::json bj = b->is_integer() ? nlohmann::json(b->as_integer()->get())
+                                          : nlohmann::json(*n);
+      (std::string_view(bound) == "min" ? spec.min : spec.max) = std::move(bj);
     }
+    if (!ok) return false;
+    if (!spec.min.is_null() && !spec.max.is_null() &&
+        spec.min.get<double>() > spec.max.get<double>()) {
+      diags_.error(diags_.pos(*declared.get("min")),
+                   what + ": 'min' (" + spec.min.dump() + ") is greater than 'max' (" +
+                       spec.max.dump() + ")");
+      return false;
+    }
+    std::string why = SettingsStore(std::vector<SettingSpec>{spec}).check(spec.name, spec.value);
+    if (!why.empty()) {
+      diags_.error(spec.pos, what + ": the default is outside its bounds: " + why);
+      return false;
+    }
+    return true;
+  }
+
+  static const char* json_kind_name(const nlohmann::json& v) {
+    if (v.is_boolean()) return "boolean";
+    if (v.is_string()) return "string";
+    return "number";
   }
 
   // A setting written as "${VAR:-10000}" has no declared type: take the one its text spells.
@@ -379,19 +446,7 @@ class Loader {
 
   void read_admin() {
     const toml::table* t = section("admin");
-    if (t == nullptr) return;
-    check_keys(*t, kAdminKeys, "admin", diags_);
-    if (const toml::node* v = t->get("enabled")) {
-      if (auto b = reader_.boolean(*v, "admin: 'enabled'")) spec_.admin.enabled = *b;
-    }
-    if (const toml::node* v = t->get("address")) {
-      if (auto s = reader_.string(*v, "admin: 'address'")) spec_.admin.address = *s;
-    }
-    if (const toml::node* v = t->get("port")) {
-      if (auto p = reader_.integer_in(*v, "admin: 'port'", 0, 65535)) {
-        spec_.admin.port = static_cast<uint16_t>(*p);
-      }
-    }
+    detail::read_admin(t, reader_, spec_.admin);
   }
 
   // Gathers [sources.X], [processors.X] and [sinks.X]: names checked, duplicates refused,
@@ -699,6 +754,20 @@ class Loader {
     return std::find(v.begin(), v.end(), x) != v.end();
   }
 
+  // The admin port of the last placement group must exist (each listens on port + index).
+  void check_admin_ports() {
+    const AdminSpec& a = spec_.admin;
+    if (!a.enabled || a.port == 0 || spec_.placement.size() < 2) return;
+    size_t last = a.port + spec_.placement.size() - 1;
+    if (last > 65535) {
+      diags_.error(a.port_pos, "admin: 'port' " + std::to_string(a.port) +
+                                   " plus the index of placement group '" +
+                                   spec_.placement.back().name + "' is " + std::to_string(last) +
+                                   ", past 65535; use a port of at most " +
+                                   std::to_string(65535 - (spec_.placement.size() - 1)));
+    }
+  }
+
   void read_placement() {
     const toml::table* t = section("placement");
     if (t == nullptr || t->empty()) return;
@@ -803,6 +872,24 @@ PipelineSpec load_pipeline_text(std::string_view text, const std::string& file,
   Expansion expansion;
   toml::table root = parse_and_expand(text, diags, env, expansion);
   return Loader(root, diags, expansion, plugins).run();
+}
+
+AdminTarget load_admin_target(const std::string& path, const EnvLookup& env) {
+  const std::string text = read_pipeline_file(path);
+  Diagnostics diags(path);
+  toml::table root = parse_pipeline_toml(text, path);
+  AdminTarget out;
+  Expansion expansion;
+  toml::table* admin = root.get_as<toml::table>("admin");
+  if (admin != nullptr) {
+    detail::expand_env(*admin, env ? env : EnvLookup(getenv_lookup), expansion, diags);
+  }
+  detail::read_admin(admin, Reader(diags, expansion), out.admin);
+  if (const toml::table* placement = root.get_as<toml::table>("placement")) {
+    for (auto [key, value] : in_file_order(*placement)) out.groups.emplace_back(key->str());
+  }
+  diags.throw_if_any();
+  return out;
 }
 
 PipelineSpec load_pipeline(const std::string& path, const PluginCatalog& plugins,

@@ -131,4 +131,8 @@ std::string join(const std::vector<std::string>& items, std::string_view sep = "
 std::string suggestion(std::string_view name, const std::vector<std::string>& candidates,
                        std::string_view list_label);
 
+// [admin] (null when the file has none) into `out`: keys, an IP address, the port, the token
+// (required beyond loopback, never echoed) and extra Host names. Lives in config_admin.cpp.
+void read_admin(const toml::table* table, const Reader& reader, AdminSpec& out);
+
 }  // namespace sluice::core::detail

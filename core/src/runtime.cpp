@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "sluice/core/admin_server.hpp"
+#include "admin_routes.hpp"
 #include "sluice/sdk.hpp"
 #include "stage.hpp"
 
@@ -136,37 +136,6 @@ void Pipeline::stop() {
   for (auto& s : stages_) s->wake();
 }
 
-namespace {
-
-HttpResponse handle_admin(Pipeline& p, const HttpRequest& req) {
-  std::string path = req.target.substr(0, req.target.find('?'));
-  if (req.method == "GET" && path == "/metrics") {
-    return {200, "text/plain; version=0.0.4; charset=utf-8", p.metrics().render_prometheus()};
-  }
-  if (req.method == "GET" && path == "/health") return {200, "text/plain; charset=utf-8", "ok\n"};
-  if (req.method == "GET" && path == "/ready") {
-    return p.stopping() ? HttpResponse{503, "text/plain; charset=utf-8", "draining\n"}
-                        : HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
-  }
-  if (req.method == "GET" && path == "/settings") {
-    nlohmann::json j = p.settings().all();
-    return {200, "application/json", j.dump() + "\n"};
-  }
-  const std::string prefix = "/settings/";
-  if ((req.method == "PUT" || req.method == "POST") && path.rfind(prefix, 0) == 0) {
-    auto value = nlohmann::json::parse(req.body, nullptr, false);
-    if (value.is_discarded()) {
-      return {400, "text/plain; charset=utf-8", "body must be a JSON value, e.g. 25000\n"};
-    }
-    std::string err = p.settings().set(path.substr(prefix.size()), value);
-    if (!err.empty()) return {400, "text/plain; charset=utf-8", err + "\n"};
-    return {200, "application/json", value.dump() + "\n"};
-  }
-  return {404, "text/plain; charset=utf-8", "not found: try /metrics, /health, /ready, /settings\n"};
-}
-
-}  // namespace
-
 int Pipeline::run() {
   auto logger = make_logger(spec_.name);
   // Every node of this process exists (the constructor made them all). Start them before any
@@ -191,12 +160,22 @@ int Pipeline::run() {
     }
   }
   if (port >= 0) {
-    admin = std::make_unique<AdminServer>(spec_.admin.address, static_cast<uint16_t>(port),
-                                          [this](const HttpRequest& r) {
-                                            return handle_admin(*this, r);
-                                          });
+    try {
+      admin = std::make_unique<AdminServer>(
+          AdminAccess{spec_.admin.address, spec_.admin.token, spec_.admin.hosts},
+          static_cast<uint16_t>(port),
+          [this](const HttpRequest& r) { return handle_admin(*this, r); });
+    } catch (const std::exception& e) {
+      // A busy port: say which, and end the run (the nodes started above stop as they are
+      // destroyed) rather than let the exception abort the process.
+      logger->error("{} (choose another [admin] port or --admin-port, or stop the process that "
+                    "holds it)",
+                    e.what());
+      return 1;
+    }
     admin_port_ = admin->port();
-    logger->info("admin endpoint on http://{}:{}/metrics", spec_.admin.address, admin->port());
+    logger->info("admin endpoint on http://{}:{}/metrics{}", spec_.admin.address, admin->port(),
+                 spec_.admin.token.empty() ? "" : " (bearer token required)");
   }
   logger->info("running {} stage(s){}", stages_.size(),
                options_.process.empty() ? "" : fmt::format(" of process '{}'", options_.process));

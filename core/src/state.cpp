@@ -1,4 +1,5 @@
-// SQLite-backed settings store.
+// SQLite-backed settings store: values checked against their declared type and bounds, saved
+// before they are acknowledged, and re-read when another process changed them.
 #include "sluice/core/state.hpp"
 
 #include <sqlite3.h>
@@ -7,6 +8,9 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "sluice/core/node_host.hpp"
 
 namespace sluice::core {
 namespace {
@@ -39,7 +43,10 @@ void exec(sqlite3* db, const char* sql) {
 }  // namespace
 
 SettingsStore::SettingsStore(const std::vector<SettingSpec>& specs) {
-  for (const SettingSpec& s : specs) values_[s.name] = s.value;
+  for (const SettingSpec& s : specs) {
+    values_[s.name] = s.value;
+    specs_[s.name] = s;
+  }
 }
 
 SettingsStore::SettingsStore(const std::string& state_dir, const std::vector<SettingSpec>& specs)
@@ -47,6 +54,7 @@ SettingsStore::SettingsStore(const std::string& state_dir, const std::vector<Set
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   std::string path = (std::filesystem::path(state_dir) / "state.db").string();
+  db_path_ = path;
   if (ec) throw std::runtime_error(fmt::format("cannot create state directory {}: {}", state_dir,
                                                ec.message()));
   if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
@@ -83,9 +91,12 @@ void SettingsStore::load_persisted() {
     auto value = nlohmann::json::parse(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
                                        nullptr, false);
     auto it = values_.find(name);
-    // Settings no longer declared in the file, or whose type changed, are ignored.
-    if (it == values_.end() || value.is_discarded() ||
-        std::string_view(json_kind(value)) != json_kind(it->second) || it->second == value) {
+    // Settings no longer declared in the file, or whose type or bounds no longer admit the
+    // saved value, keep the file's value.
+    if (it == values_.end() || value.is_discarded() || it->second == value) continue;
+    if (std::string why = check(name, value); !why.empty()) {
+      make_logger("sluice")->warn("state database {}: saved value of setting '{}' ignored: {}",
+                                  db_path_, name, why);
       continue;
     }
     it->second = value;
@@ -107,32 +118,69 @@ std::map<std::string, nlohmann::json> SettingsStore::all() const {
   return values_;
 }
 
-std::string SettingsStore::set(const std::string& name, const nlohmann::json& value) {
-  std::lock_guard lock(mu_);
-  auto it = values_.find(name);
-  if (it == values_.end()) return fmt::format("unknown setting '{}'", name);
-  if (std::string_view(json_kind(value)) != json_kind(it->second)) {
-    return fmt::format("setting '{}' is a {}, got a {}", name, json_kind(it->second),
+std::string SettingsStore::check(const std::string& name, const nlohmann::json& value) const {
+  // specs_ never changes after construction: no lock needed.
+  auto it = specs_.find(name);
+  if (it == specs_.end()) {
+    std::vector<std::string> names;
+    for (const auto& [n, spec] : specs_) names.push_back(n);
+    return names.empty() ? fmt::format("unknown setting '{}' (the pipeline declares none)", name)
+                         : fmt::format("unknown setting '{}' (settings: {})", name,
+                                       fmt::join(names, ", "));
+  }
+  const SettingSpec& spec = it->second;
+  if (std::string_view(json_kind(value)) != json_kind(spec.value)) {
+    return fmt::format("setting '{}' is a {}, got a {}", name, json_kind(spec.value),
                        json_kind(value));
   }
-  it->second = value;
-  if (db_ != nullptr) persist(name, value);
+  if (value.is_number() && (!spec.min.is_null() || !spec.max.is_null())) {
+    double v = value.get<double>();
+    bool low = !spec.min.is_null() && v < spec.min.get<double>();
+    bool high = !spec.max.is_null() && v > spec.max.get<double>();
+    if (low || high) {
+      std::string range = spec.min.is_null()   ? fmt::format("at most {}", spec.max.dump())
+                          : spec.max.is_null() ? fmt::format("at least {}", spec.min.dump())
+                                               : fmt::format("between {} and {}",
+                                                             spec.min.dump(), spec.max.dump());
+      return fmt::format("setting '{}' must be {}, got {}", name, range, value.dump());
+    }
+  }
+  return {};
+}
+
+std::string SettingsStore::set(const std::string& name, const nlohmann::json& value) {
+  if (std::string why = check(name, value); !why.empty()) return why;
+  std::lock_guard lock(mu_);
+  // Saved first: a change the database did not take is refused, so nothing is acknowledged
+  // that a restart (or another process) would not see.
+  if (db_ != nullptr) {
+    if (std::string why = persist(name, value); !why.empty()) {
+      return fmt::format("setting '{}' not changed: cannot save it in {}: {}", name, db_path_,
+                         why);
+    }
+  }
+  values_[name] = value;
   version_.fetch_add(1, std::memory_order_acq_rel);
   return {};
 }
 
-void SettingsStore::persist(const std::string& name, const nlohmann::json& value) {
+std::string SettingsStore::persist(const std::string& name, const nlohmann::json& value) {
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "INSERT INTO settings(name, value, updated_ns) VALUES(?1, ?2, "
-                     "CAST(strftime('%s','now') AS INTEGER) * 1000000000) ON CONFLICT(name) DO "
-                     "UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns",
-                     -1, &st, nullptr);
-  std::string text = value.dump();
-  sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, text.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_step(st);
+  int rc = sqlite3_prepare_v2(db_,
+                              "INSERT INTO settings(name, value, updated_ns) VALUES(?1, ?2, "
+                              "CAST(strftime('%s','now') AS INTEGER) * 1000000000) ON "
+                              "CONFLICT(name) DO UPDATE SET value = excluded.value, updated_ns = "
+                              "excluded.updated_ns",
+                              -1, &st, nullptr);
+  if (rc == SQLITE_OK) {
+    std::string text = value.dump();
+    sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, text.c_str(), -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+  }
+  std::string why = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db_);
   sqlite3_finalize(st);
+  return why;
 }
 
 void SettingsStore::refresh() {

@@ -11,6 +11,16 @@ namespace sluice::testing {
 
 std::string loopback_http(uint16_t port, const std::string& method, const std::string& target,
                           const std::string& body) {
+  // The admin endpoint takes only a Host naming itself, and changes only as JSON.
+  return loopback_http_raw(
+      port, fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n{}"
+                        "Content-Length: {}\r\n\r\n{}",
+                        method, target, port,
+                        body.empty() ? "" : "Content-Type: application/json\r\n", body.size(),
+                        body));
+}
+
+std::string loopback_http_raw(uint16_t port, const std::string& req) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "connect failed";
   sockaddr_in addr{};
@@ -21,9 +31,6 @@ std::string loopback_http(uint16_t port, const std::string& method, const std::s
     close(fd);
     return "connect failed";
   }
-  const std::string req = fmt::format(
-      "{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{}",
-      method, target, body.size(), body);
   for (size_t sent = 0; sent < req.size();) {
     const ssize_t w = write(fd, req.data() + sent, req.size() - sent);
     if (w <= 0) break;

@@ -11,4 +11,8 @@ namespace sluice::testing {
 std::string loopback_http(uint16_t port, const std::string& method, const std::string& target,
                           const std::string& body = "");
 
+// Sends `request` exactly as given (headers and all; it should say Connection: close) and
+// returns the whole response, or "connect failed".
+std::string loopback_http_raw(uint16_t port, const std::string& request);
+
 }  // namespace sluice::testing

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -89,14 +90,36 @@ struct PlacementGroup {
 
 struct AdminSpec {
   bool enabled = true;
-  std::string address = "127.0.0.1";
+  std::string address = "127.0.0.1";  // an IP address (checked by the loader)
   uint16_t port = 9464;  // per process: port + index of the placement group
+  // Bearer token every request but /health and /ready must carry ("" = none). A secret: never
+  // logged or shown in an error. Required when `address` is not loopback.
+  std::string token;
+  // Host header values accepted besides the loopback names and `address` (for a Prometheus
+  // that scrapes this host by name); an entry without a port means the endpoint's port.
+  std::vector<std::string> hosts;
+  SourcePos pos;       // the [admin] table, or the file when there is none
+  SourcePos port_pos;  // where `port` is written (else as pos)
 };
 
+// True for 127.0.0.0/8, ::1 and ::ffff:127.x.y.z; false for anything else, names included.
+bool is_loopback_address(std::string_view address);
+
 struct SettingSpec {
+  SettingSpec() = default;
+  // Bounds last and optional, so `{name, value, pos}` still declares an unbounded setting.
+  SettingSpec(std::string n, nlohmann::json v, SourcePos p, nlohmann::json lo = nullptr,
+              nlohmann::json hi = nullptr)
+      : name(std::move(n)), value(std::move(v)), pos(std::move(p)), min(std::move(lo)),
+        max(std::move(hi)) {}
+
   std::string name;
   nlohmann::json value;  // default value (number, string, bool)
   SourcePos pos;
+  // Optional inclusive bounds of a number setting (null = unbounded), from
+  // `name = { value = 10, min = 0, max = 100 }`.
+  nlohmann::json min;
+  nlohmann::json max;
 };
 
 struct PipelineSpec {
@@ -128,6 +151,14 @@ PipelineSpec load_pipeline(const std::string& path, const PluginCatalog& plugins
 // Same, from text (tests); `file` is the name used in diagnostics.
 PipelineSpec load_pipeline_text(std::string_view text, const std::string& file,
                                 const PluginCatalog& plugins, const EnvLookup& env = {});
+
+// What `sluice ctl` needs from a pipeline file, read without the plugins and without expanding
+// ${VAR} outside [admin] (the operator's shell need not hold the pipeline's other secrets).
+struct AdminTarget {
+  AdminSpec admin;
+  std::vector<std::string> groups;  // [placement] group names in file order
+};
+AdminTarget load_admin_target(const std::string& path, const EnvLookup& env = {});
 
 }  // namespace sluice::core
 

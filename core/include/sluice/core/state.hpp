@@ -32,18 +32,25 @@ class SettingsStore {
 
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
   std::optional<nlohmann::json> get(const std::string& name) const;
-  // Returns "" or an error (unknown setting, type differs from the default's).
+  // Whether `value` may become setting `name`: "" when it may, else why not (unknown setting,
+  // type differs from the default's, outside the declared bounds), naming setting and bounds.
+  std::string check(const std::string& name, const nlohmann::json& value) const;
+  // Checks, saves to the database, and only then changes the value: returns "" or the error
+  // (check() refusals, or the database write that failed, in which case nothing changed).
   std::string set(const std::string& name, const nlohmann::json& value);
   std::map<std::string, nlohmann::json> all() const;
   // Picks up changes another process made to the database; cheap when nothing changed.
   void refresh();
 
  private:
-  void persist(const std::string& name, const nlohmann::json& value);
+  // "" or the database's reason the write failed.
+  std::string persist(const std::string& name, const nlohmann::json& value);
   void load_persisted();
 
   mutable std::mutex mu_;
   sqlite3* db_ = nullptr;
+  std::string db_path_;
+  std::map<std::string, SettingSpec> specs_;  // immutable after construction
   int64_t data_version_ = -1;
   std::map<std::string, nlohmann::json> values_;
   std::atomic<uint64_t> version_{1};
