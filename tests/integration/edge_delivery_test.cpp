@@ -234,7 +234,7 @@ work = {{ nodes = ["big", "out"], host = "127.0.0.1", port = {1} }}
   auto r = run_command(run_args(file, "work"), {}, 60s);
   close(holder);
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.err.find(fmt::format("p.toml:11:1: error: processors.big: cannot listen on "
+  EXPECT_NE(r.err.find(fmt::format("p.toml:9:1: error: processors.big: cannot listen on "
                                    "tcp://127.0.0.1:{}: Address already in use",
                                    port)),
             std::string::npos)
@@ -401,7 +401,7 @@ TEST(EdgeCurve, ValidateAndRunRefuseAnEdgeListeningBeyondLoopbackWithoutKeys) {
   std::string file = dir.write(
       "p.toml", three_groups(dir, "count = 10", "", ", host = \"0.0.0.0\", port = 7300", ""));
   std::string expected =
-      "p.toml:28:30: error: placement.work: listens on 0.0.0.0:7300 (beyond loopback) without "
+      "p.toml:22:34: error: placement.work: listens on 0.0.0.0:7300 (beyond loopback) without "
       "CURVE keys, so anyone who reaches that port could inject events or end the stream";
   auto v = run_command({sluice_binary(), "validate", file});
   EXPECT_EQ(v.exit_code, 2);
@@ -420,7 +420,7 @@ TEST(EdgeCurve, KeysOnOnlyOneEndOfATcpEdgeAreRefused) {
                              ""));
   auto v = run_command({sluice_binary(), "validate", file});
   EXPECT_EQ(v.exit_code, 2);
-  EXPECT_NE(v.err.find("p.toml:27:10: error: placement.ingest: sends over tcp to placement.work, "
+  EXPECT_NE(v.err.find("p.toml:21:10: error: placement.ingest: sends over tcp to placement.work, "
                        "which uses CURVE, but has no keys of its own"),
             std::string::npos)
       << v.err;
@@ -522,7 +522,7 @@ work = {{ nodes = ["a", "b", "out"], port = 65534 }}
                                                       dir.path()));
   auto v = run_command({sluice_binary(), "validate", file});
   EXPECT_EQ(v.exit_code, 2);
-  EXPECT_NE(v.err.find("p.toml:24:45: error: placement.work: port 65534 leaves no room for the "
+  EXPECT_NE(v.err.find("p.toml:25:44: error: placement.work: port 65534 leaves no room for the "
                        "group's 3 stages (the n-th stage listens on port + n, up to 65536, past "
                        "65535); use a port of at most 65533"),
             std::string::npos)
