@@ -199,7 +199,7 @@ void Stage::open_sockets() {
     if (wiring_.curve_server) {
       set_int(router_, ZMQ_CURVE_SERVER, 1);
       set_text(router_, ZMQ_CURVE_SECRETKEY, pipeline_.curve_identity().secret_key);
-      set_text(router_, ZMQ_ZAP_DOMAIN, name());
+      zmq_setsockopt(router_, ZMQ_ZAP_DOMAIN, name().data(), name().size());
     }
     if (zmq_bind(router_, wiring_.remote_bind.c_str()) != 0) {
       throw std::runtime_error(fmt::format("cannot listen on {}: {}", wiring_.remote_bind,
