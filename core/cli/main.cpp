@@ -1,4 +1,4 @@
-// The `sluice` command line: run, validate, graph, ctl, plugins list|describe|docs|schema,
+// The `sluice` command line: run, validate, graph, ctl, keys, plugins list|describe|docs|schema,
 // version.
 #include <signal.h>
 
@@ -20,6 +20,7 @@
 
 #include "sluice/core/admin_client.hpp"
 #include "sluice/core/config.hpp"
+#include "sluice/core/edge_keys.hpp"
 #include "sluice/core/node_host.hpp"
 #include "sluice/core/pipeline_file.hpp"
 #include "sluice/core/plugin_docs.hpp"
@@ -255,11 +256,19 @@ int main(int argc, char** argv) {
                                                "text is sent as a string")
       ->required();
 
+  std::string key_name;
+  std::string key_dir = ".";
+  auto* keys = app.add_subcommand(
+      "keys", "Generate a CURVE key pair for a placement group's tcp edges: NAME.key (secret, "
+              "mode 0600) and NAME.pub");
+  keys->add_option("name", key_name, "Key name, usually the placement group")->required();
+  keys->add_option("--dir", key_dir, "Directory to write the key files to");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   // Global flags are accepted after the subcommand too (`sluice run FILE --log-level warn`).
-  for (CLI::App* sub : {run, validate, graph, plugins, list, describe, docs, schema, version, ctl,
-                        ctl_settings, ctl_get, ctl_set}) {
+  for (CLI::App* sub : {run, validate, graph, plugins, list, describe, docs, schema, keys, version,
+                        ctl, ctl_settings, ctl_get, ctl_set}) {
     sub->fallthrough();
   }
   CLI11_PARSE(app, argc, argv);
@@ -269,6 +278,30 @@ int main(int argc, char** argv) {
     fmt::print("sluice {} (plugin ABI {}.{})\n", SLUICE_VERSION, SLUICE_ABI_MAJOR,
                SLUICE_ABI_MINOR);
     return 0;
+  }
+  if (*keys) {
+    bool plain = !key_name.empty() && key_name.find_first_not_of(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == std::string::npos;
+    if (!plain || key_name[0] == '.') {
+      fmt::print(stderr, "error: key name '{}': use letters, digits, '_', '-' and '.'\n",
+                 key_name);
+      return 2;
+    }
+    try {
+      CurveKeyPair k = write_curve_key_files(key_dir, key_name);
+      std::string base = (fs::path(key_dir) / key_name).string();
+      // The secret stays in its file: only the public half is printed.
+      fmt::print("{}\n", k.public_key);
+      fmt::print(stderr,
+                 "wrote {0}.key (secret, mode 0600) and {0}.pub\n"
+                 "in the pipeline file, [placement] {1} = {{ ..., curve_public_key = \"{2}\", "
+                 "curve_secret_key_file = \"{0}.key\" }}\n",
+                 base, key_name, k.public_key);
+      return 0;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      return 1;
+    }
   }
   if (*plugins) {
     PluginRegistry reg = load_registry({}, true);

@@ -15,7 +15,10 @@
 #include <sstream>
 #include <tuple>
 
+#include <fmt/format.h>
+
 #include "config_internal.hpp"
+#include "sluice/core/edge_keys.hpp"
 #include "sluice/core/pipeline_file.hpp"
 #include "sluice/core/state.hpp"
 
@@ -87,9 +90,15 @@ using detail::type_name;
 
 const std::vector<std::string> kSections = {"pipeline",   "settings", "admin",    "sources",
                                             "processors", "sinks",    "placement"};
-const std::vector<std::string> kPipelineKeys = {"name", "plugin_path", "state_dir", "grace_period"};
+const std::vector<std::string> kPipelineKeys = {"name", "plugin_path", "state_dir", "grace_period",
+                                                 "max_event_size"};
 const std::vector<std::string> kSettingKeys = {"value", "min", "max"};
-const std::vector<std::string> kGroupKeys = {"nodes", "host", "port"};
+const std::vector<std::string> kGroupKeys = {"nodes", "host", "port", "curve_public_key",
+                                             "curve_secret_key", "curve_secret_key_file"};
+// Bounds of [pipeline] max_event_size: below 1 KiB no real event fits; above 1 GiB one peer
+// could make a process reserve more memory than a pipeline host should give a single event.
+constexpr uint64_t kMinEventSize = 1024;
+constexpr uint64_t kMaxEventSize = uint64_t{1} << 30;
 
 bool contains(const std::vector<std::string>& items, std::string_view item) {
   return std::find(items.begin(), items.end(), item) != items.end();
@@ -333,6 +342,16 @@ class Loader {
       }
       if (const toml::node* v = t->get("grace_period")) {
         if (auto ns = reader_.duration(*v, "pipeline: 'grace_period'")) spec_.grace_period_ns = *ns;
+      }
+      if (const toml::node* v = t->get("max_event_size")) {
+        if (auto bytes = reader_.size(*v, "pipeline: 'max_event_size'")) {
+          if (*bytes < kMinEventSize || *bytes > kMaxEventSize) {
+            diags_.error(diags_.pos(*v), "pipeline: 'max_event_size' must be between 1KiB and "
+                                         "1GiB, got " + std::to_string(*bytes) + " bytes");
+          } else {
+            spec_.max_event_size = *bytes;
+          }
+        }
       }
     }
     if (spec_.state_dir.empty()) spec_.state_dir = ".sluice/" + spec_.name;
@@ -768,6 +787,113 @@ class Loader {
     }
   }
 
+  // [placement.X] curve_public_key / curve_secret_key / curve_secret_key_file. The secret of a
+  // file is read when the group runs (other processes only need the public key); an inline one
+  // (from ${...}) is checked here. No message ever contains key material.
+  void read_curve_keys(const toml::table& group, const std::string& gsection, PlacementGroup& g) {
+    if (const toml::node* v = group.get("curve_public_key")) {
+      if (auto key = reader_.string(*v, gsection + ": 'curve_public_key'")) {
+        if (!is_z85_key(*key)) {
+          diags_.error(diags_.pos(*v), gsection + ": 'curve_public_key' must be a 40-character "
+                                                  "Z85 public key (as printed by `sluice keys`)");
+        } else {
+          g.curve_public_key = *key;
+        }
+      }
+    }
+    const toml::node* secret = group.get("curve_secret_key");
+    const toml::node* file = group.get("curve_secret_key_file");
+    if (secret != nullptr && file != nullptr) {
+      diags_.error(diags_.pos(*file), gsection + ": give 'curve_secret_key' or "
+                                                 "'curve_secret_key_file', not both");
+      return;
+    }
+    if (secret != nullptr) {
+      g.curve_pos = diags_.pos(*secret);
+      auto key = reader_.string(*secret, gsection + ": 'curve_secret_key'");
+      // Empty: the variable is not set in this process (`${WORK_SECRET:-}`), which is how the
+      // other processes of the pipeline read a file whose secrets they do not hold.
+      if (!key || key->empty()) return;
+      if (!reader_.expanded(*secret)) {
+        diags_.error(g.curve_pos, gsection + ": 'curve_secret_key' is written in the file; "
+                                             "take it from the environment (\"${VAR}\") or use "
+                                             "'curve_secret_key_file'");
+        return;
+      }
+      std::optional<std::string> pub = curve_public_of(*key);
+      if (!pub) {
+        diags_.error(g.curve_pos, gsection + ": 'curve_secret_key' is not a 40-character Z85 "
+                                             "secret key (as written by `sluice keys`)");
+      } else if (g.curve_public_key.empty()) {
+        diags_.error(g.curve_pos, gsection + ": 'curve_secret_key' needs 'curve_public_key' "
+                                             "beside it (other processes read it there)");
+      } else if (*pub != g.curve_public_key) {
+        diags_.error(g.curve_pos, gsection + ": 'curve_secret_key' does not belong to "
+                                             "'curve_public_key' (generate a pair with `sluice "
+                                             "keys`)");
+      } else {
+        g.curve_secret_key = *key;
+      }
+    } else if (file != nullptr) {
+      g.curve_pos = diags_.pos(*file);
+      if (auto path = reader_.string(*file, gsection + ": 'curve_secret_key_file'")) {
+        std::filesystem::path p(*path);
+        if (p.is_relative()) p = std::filesystem::path(diags_.file()).parent_path() / p;
+        g.curve_secret_key_file = p.lexically_normal().string();
+        if (g.curve_public_key.empty()) {
+          diags_.error(g.curve_pos, gsection + ": 'curve_secret_key_file' needs "
+                                               "'curve_public_key' beside it (other processes "
+                                               "read it there)");
+        }
+      }
+    }
+  }
+
+  // Edges between groups over tcp: a group listening beyond loopback must authenticate its
+  // senders (CURVE), and CURVE needs keys on both ends of each such edge.
+  void check_edge_security(const std::map<std::string, std::string>& placed) {
+    auto group = [&](const std::string& node) -> const PlacementGroup* {
+      auto it = placed.find(node);
+      if (it == placed.end()) return nullptr;
+      for (const PlacementGroup& g : spec_.placement) {
+        if (g.name == it->second) return &g;
+      }
+      return nullptr;
+    };
+    std::set<std::string> reported;
+    auto once = [&](const std::string& key, SourcePos pos, const std::string& message) {
+      if (reported.insert(key).second) diags_.error(std::move(pos), message);
+    };
+    for (auto [from, to] : edges_) {
+      const PlacementGroup* up = group(drafts_[from].spec.name);
+      const PlacementGroup* down = group(drafts_[to].spec.name);
+      if (up == nullptr || down == nullptr || up == down || down->port == 0) continue;
+      std::string down_section = "placement." + down->name;
+      SourcePos where = down->host_pos.line != 0 ? down->host_pos : down->pos;
+      if (down->curve_public_key.empty()) {
+        if (!is_loopback_host(down->host)) {
+          once("open:" + down->name, where,
+               fmt::format("{}: listens on {}:{} (beyond loopback) without CURVE keys, so anyone "
+                           "who reaches that port could inject events or end the stream; add "
+                           "curve_public_key and curve_secret_key_file (create them with "
+                           "`sluice keys {}`), or listen on host = \"127.0.0.1\"",
+                           down_section, down->host, down->port, down->name));
+        } else if (!up->curve_public_key.empty()) {
+          once("half:" + down->name, where,
+               fmt::format("{}: receives over tcp from placement.{}, which has CURVE keys, but "
+                           "has none itself; CURVE needs keys on both ends (`sluice keys {}`)",
+                           down_section, up->name, down->name));
+        }
+      } else if (up->curve_public_key.empty()) {
+        once("client:" + up->name, up->pos,
+             fmt::format("placement.{}: sends over tcp to {}, which uses CURVE, but has no keys "
+                         "of its own; add curve_public_key and curve_secret_key_file (create "
+                         "them with `sluice keys {}`)",
+                         up->name, down_section, up->name));
+      }
+    }
+  }
+
   void read_placement() {
     const toml::table* t = section("placement");
     if (t == nullptr || t->empty()) return;
@@ -823,15 +949,28 @@ class Loader {
         }
       }
       if (const toml::node* v = group->get("host")) {
+        g.host_pos = diags_.pos(*v);
         if (auto host = reader_.string(*v, gsection + ": 'host'")) g.host = *host;
       }
       if (const toml::node* v = group->get("port")) {
         if (auto port = reader_.integer_in(*v, gsection + ": 'port'", 1, 65535)) {
           g.port = static_cast<uint16_t>(*port);
+          // Stage i of the group listens on port + i: every one of them must be a real port.
+          uint64_t last = *port + (g.nodes.empty() ? 0 : g.nodes.size() - 1);
+          if (last > 65535) {
+            diags_.error(diags_.pos(*v),
+                         fmt::format("{}: port {} leaves no room for the group's {} stages (the "
+                                     "n-th stage listens on port + n, up to {}, past 65535); use "
+                                     "a port of at most {}",
+                                     gsection, *port, g.nodes.size(), last,
+                                     65536 - g.nodes.size()));
+          }
         }
       }
+      read_curve_keys(*group, gsection, g);
       spec_.placement.push_back(std::move(g));
     }
+    check_edge_security(placed);
     for (const auto& d : drafts_) {
       if (d.owner.empty() && !placed.count(d.spec.name)) {
         diags_.error(d.spec.pos, "node '" + d.spec.name + "' is not in any placement group");

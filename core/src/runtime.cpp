@@ -3,6 +3,8 @@
 #include "sluice/core/runtime.hpp"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include <algorithm>
@@ -16,6 +18,8 @@
 #include <nlohmann/json.hpp>
 
 #include "admin_routes.hpp"
+#include "edge_auth.hpp"
+#include "sluice/core/edge_keys.hpp"
 #include "sluice/sdk.hpp"
 #include "stage.hpp"
 
@@ -38,9 +42,24 @@ std::vector<std::string> Pipeline::local_nodes() const {
   return out;
 }
 
-// Endpoint a node's PULL socket binds for edges from other processes: tcp when its placement
-// group has a port (stage i of the group listens on port + i), else ipc in a per-pipeline
-// runtime directory.
+const PlacementGroup* Pipeline::group_spec(const std::string& name) const {
+  for (const PlacementGroup& g : spec_.placement) {
+    if (g.name == name) return &g;
+  }
+  return nullptr;
+}
+
+// Directory of this pipeline's ipc sockets: $XDG_RUNTIME_DIR (private to the user by design)
+// or the temporary directory, one per pipeline name and state directory.
+std::string Pipeline::ipc_dir() const {
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+  fs::path base = runtime ? fs::path(runtime) : fs::temp_directory_path();
+  size_t h = std::hash<std::string>{}(fs::weakly_canonical(spec_.state_dir).string());
+  return (base / fmt::format("sluice-{}-{:08x}", spec_.name, h & 0xffffffffu)).string();
+}
+
+// Endpoint a node binds for edges from other processes: tcp when its placement group has a
+// port (stage i of the group listens on port + i), else ipc in the pipeline's ipc directory.
 std::string Pipeline::remote_endpoint(const std::string& node) const {
   for (const PlacementGroup& g : spec_.placement) {
     auto it = std::find(g.nodes.begin(), g.nodes.end(), node);
@@ -49,14 +68,38 @@ std::string Pipeline::remote_endpoint(const std::string& node) const {
       return fmt::format("tcp://{}:{}", g.host, g.port + (it - g.nodes.begin()));
     }
   }
-  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  fs::path base = runtime ? fs::path(runtime) : fs::temp_directory_path();
-  size_t h = std::hash<std::string>{}(fs::weakly_canonical(spec_.state_dir).string());
-  fs::path dir = base / fmt::format("sluice-{}-{:08x}", spec_.name, h & 0xffffffffu);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  return fmt::format("ipc://{}/{}.ipc", dir.string(), node);
+  return fmt::format("ipc://{}/{}.ipc", ipc_dir(), node);
 }
+
+namespace {
+
+// The ipc directory is predictable, so whoever creates it first controls the sockets in it:
+// create it private, and use an existing one only when it is ours and private. Returns an
+// error message, or "" when the directory is fit for use.
+std::string ensure_private_dir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return fmt::format("cannot create the ipc directory {}: {}", dir, std::strerror(errno));
+  }
+  struct stat st{};
+  if (lstat(dir.c_str(), &st) != 0) {
+    return fmt::format("cannot inspect the ipc directory {}: {}", dir, std::strerror(errno));
+  }
+  std::string what;
+  if (!S_ISDIR(st.st_mode)) {
+    what = "it is not a directory (a symbolic link or a file is in its place)";
+  } else if (st.st_uid != geteuid()) {
+    what = fmt::format("it is owned by uid {}, not by this user (uid {})", st.st_uid, geteuid());
+  } else if ((st.st_mode & 077) != 0) {
+    what = fmt::format("group or others have access to it (mode {:04o})", st.st_mode & 07777);
+  }
+  if (what.empty()) return {};
+  return fmt::format("refusing the ipc directory {}: {}; someone else may be able to read or "
+                     "replace this pipeline's sockets. Remove it (or set XDG_RUNTIME_DIR to a "
+                     "private directory) and start again",
+                     dir, what);
+}
+
+}  // namespace
 
 Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunOptions options)
     : spec_(spec), options_(std::move(options)) {
@@ -81,18 +124,16 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
   auto is_local = [&](const std::string& n) {
     return std::find(local.begin(), local.end(), n) != local.end();
   };
+  const PlacementGroup* own = group_spec(options_.process);
   for (const std::string& name : local) {
     const NodeSpec& node = *spec_.find(name);
     StageWiring w;
-    bool remote_input = false;
-    for (const InputRef& in : node.inputs) {
-      if (!is_local(in.node)) remote_input = true;
-    }
     if (node.kind != NodeKind::kSource) {
-      w.bind.push_back("inproc://" + name);
-      if (remote_input) w.bind.push_back(remote_endpoint(name));
-      w.expected_eos = static_cast<int>(node.inputs.size());
-      w.verify_inputs = remote_input;
+      for (const InputRef& in : node.inputs) ++(is_local(in.node) ? w.local_inputs : w.remote_inputs);
+      if (w.remote_inputs > 0) {
+        w.remote_bind = remote_endpoint(name);
+        w.curve_server = own != nullptr && own->port != 0 && !own->curve_public_key.empty();
+      }
     }
     // Outgoing edges: every input entry of another node that names this one.
     for (const NodeSpec& down : spec_.nodes) {
@@ -105,10 +146,17 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
           w.outputs.push_back({in.output, {}});
           it = std::prev(w.outputs.end());
         }
-        bool local_down = is_local(down.name);
-        it->endpoints.push_back(local_down ? "inproc://" + down.name
-                                           : remote_endpoint(down.name));
-        if (!local_down) w.remote_outputs = true;
+        StageWiring::Edge edge;
+        edge.node = down.name;
+        if (is_local(down.name)) {
+          edge.endpoint = "inproc://" + down.name;
+        } else {
+          edge.endpoint = remote_endpoint(down.name);
+          edge.process = group_of(down.name);
+          const PlacementGroup* g = group_spec(edge.process);
+          if (g != nullptr && g->port != 0) edge.server_key = g->curve_public_key;
+        }
+        it->edges.push_back(std::move(edge));
       }
     }
     try {
@@ -128,12 +176,87 @@ Pipeline::~Pipeline() {
   stop();
   stop();
   stages_.clear();
+  auth_.reset();  // its socket must close before the context ends
   if (zmq_ctx_ != nullptr) zmq_ctx_term(zmq_ctx_);
 }
 
 void Pipeline::stop() {
   if (stopping_.exchange(true)) hard_stop_.store(true);
   for (auto& s : stages_) s->wake();
+}
+
+void Pipeline::stop_for_failure() {
+  stopping_.store(true);
+  for (auto& s : stages_) s->wake();
+}
+
+std::string Pipeline::prepare_edges() {
+  // ipc: the directory must be private before anything binds or connects in it.
+  bool uses_ipc = false;
+  for (const std::string& name : local_nodes()) {
+    const NodeSpec& n = *spec_.find(name);
+    for (const InputRef& in : n.inputs) {
+      if (group_of(in.node) != group_of(name)) uses_ipc |= remote_endpoint(name).rfind("ipc", 0) == 0;
+    }
+    for (const NodeSpec& down : spec_.nodes) {
+      for (const InputRef& in : down.inputs) {
+        if (in.node == name && !down.is_child && group_of(down.name) != group_of(name)) {
+          uses_ipc |= remote_endpoint(down.name).rfind("ipc", 0) == 0;
+        }
+      }
+    }
+  }
+  if (uses_ipc && !options_.process.empty()) {
+    if (std::string err = ensure_private_dir(ipc_dir()); !err.empty()) return err;
+  }
+  // CURVE: this process's secret, and which senders each of its tcp endpoints accepts.
+  const PlacementGroup* own = group_spec(options_.process);
+  if (own == nullptr || own->curve_public_key.empty()) return {};
+  std::map<std::string, std::set<std::string>> allowed;
+  bool uses_curve = false;
+  for (const std::string& name : local_nodes()) {
+    const NodeSpec& n = *spec_.find(name);
+    for (const InputRef& in : n.inputs) {
+      const PlacementGroup* up = group_spec(group_of(in.node));
+      if (up == nullptr || up == own || own->port == 0) continue;
+      allowed[name].insert(up->curve_public_key);
+      uses_curve = true;
+    }
+    for (const NodeSpec& down : spec_.nodes) {
+      for (const InputRef& in : down.inputs) {
+        const PlacementGroup* g = group_spec(group_of(down.name));
+        if (in.node == name && !down.is_child && g != nullptr && g != own && g->port != 0 &&
+            !g->curve_public_key.empty()) {
+          uses_curve = true;
+        }
+      }
+    }
+  }
+  if (!uses_curve) return {};
+  std::string secret = own->curve_secret_key;
+  if (secret.empty() && !own->curve_secret_key_file.empty()) {
+    std::string err;
+    auto key = read_curve_secret_key_file(own->curve_secret_key_file, &err);
+    if (!key) return fmt::format("placement.{}: {}", own->name, err);
+    secret = *key;
+  }
+  if (secret.empty()) {
+    return fmt::format("placement.{}: its tcp edges use CURVE but this process has no secret key: "
+                       "set curve_secret_key = \"${{VAR}}\" (with VAR set here) or "
+                       "curve_secret_key_file",
+                       own->name);
+  }
+  if (curve_public_of(secret) != own->curve_public_key) {
+    return fmt::format("placement.{}: the secret key does not belong to curve_public_key "
+                       "(generate a matching pair with `sluice keys {}`)",
+                       own->name, own->name);
+  }
+  curve_ = CurveIdentity{own->curve_public_key, std::move(secret)};
+  if (!allowed.empty()) {
+    auth_ = std::make_unique<EdgeAuthenticator>(zmq_ctx_, std::move(allowed),
+                                                make_logger(spec_.name));
+  }
+  return {};
 }
 
 int Pipeline::run() {
@@ -147,6 +270,24 @@ int Pipeline::run() {
       s->node().start(spec_);
     } catch (const ConfigError& e) {
       start_error_ = e.diagnostics().front();
+      logger->error("{}", start_error_->format());
+      return 1;
+    }
+  }
+  // Sockets are opened here, before any stage runs: an endpoint that cannot be used ends the
+  // run before the first event flows, naming the stage.
+  if (std::string err = prepare_edges(); !err.empty()) {
+    start_error_ = Diagnostic{{spec_.file, 0, 0}, err};
+    logger->error("{}", start_error_->format());
+    return 1;
+  }
+  for (auto& s : stages_) {
+    try {
+      s->open_sockets();
+    } catch (const std::exception& e) {
+      const NodeSpec& n = s->node().spec();
+      start_error_ = Diagnostic{n.pos, fmt::format("{}.{}: {}", kind_section(n.kind), n.name,
+                                                   e.what())};
       logger->error("{}", start_error_->format());
       return 1;
     }
@@ -201,7 +342,19 @@ int Pipeline::run() {
   }
   joiner.join();
   bool failed = hard_stop_.load();
-  for (auto& s : stages_) failed = failed || s->failed();
+  uint64_t undelivered = 0;
+  for (auto& s : stages_) {
+    failed = failed || s->failed();
+    undelivered += s->undelivered();
+    if (s->failed() && !s->failure().empty()) {
+      const NodeSpec& n = s->node().spec();
+      logger->error("{}.{} failed: {}", kind_section(n.kind), n.name, s->failure());
+    }
+  }
+  if (undelivered > 0) {
+    logger->error("{} events could not be delivered to other processes", undelivered);
+    failed = true;
+  }
   if (options_.print_summary) {
     std::string table = format_summary(summary());
     std::fwrite(table.data(), 1, table.size(), stderr);
@@ -214,6 +367,9 @@ std::vector<NodeSummary> Pipeline::summary() const {
   for (const NodeMetrics& m : const_cast<MetricsRegistry&>(metrics_).nodes()) {
     NodeSummary r{m.node, m.kind, m.type, m.events_in.load(), m.events_out.load(),
                   m.error_total(), m.dropped.load(), 0};
+    for (const auto& s : stages_) {
+      if (s->name() == m.node) r.undelivered = s->undelivered();
+    }
     int64_t end = m.finished_ns.load();
     int64_t start = m.started_ns ? m.started_ns : started_ns_;
     if (end == 0) end = sluice::now_ns();
@@ -230,16 +386,17 @@ std::string format_summary(const std::vector<NodeSummary>& rows) {
     if (s <= 0) return std::string("-");
     return s < 1e-3 ? fmt::format("{:.0f}us", s * 1e6) : fmt::format("{:.1f}ms", s * 1e3);
   };
-  std::string out = fmt::format("{:<20} {:<10} {:<18} {:>10} {:>10} {:>8} {:>8} {:>12} {:>8} {:>8}\n",
-                                "node", "kind", "type", "in", "out", "errors", "dropped",
-                                "events/s", "p50<=", "p99<=");
+  std::string out =
+      fmt::format("{:<20} {:<10} {:<18} {:>10} {:>10} {:>8} {:>8} {:>11} {:>12} {:>8} {:>8}\n",
+                  "node", "kind", "type", "in", "out", "errors", "dropped", "undelivered",
+                  "events/s", "p50<=", "p99<=");
   for (const NodeSummary& r : rows) {
     uint64_t n = r.kind == "source" ? r.events_out : r.events_in;
     double rate = r.seconds > 0 ? static_cast<double>(n) / r.seconds : 0;
     fmt::format_to(std::back_inserter(out),
-                   "{:<20} {:<10} {:<18} {:>10} {:>10} {:>8} {:>8} {:>12.0f} {:>8} {:>8}\n", r.node,
-                   r.kind, r.type, r.events_in, r.events_out, r.errors, r.dropped, rate,
-                   latency(r.latency_p50), latency(r.latency_p99));
+                   "{:<20} {:<10} {:<18} {:>10} {:>10} {:>8} {:>8} {:>11} {:>12.0f} {:>8} {:>8}\n",
+                   r.node, r.kind, r.type, r.events_in, r.events_out, r.errors, r.dropped,
+                   r.undelivered, rate, latency(r.latency_p50), latency(r.latency_p99));
   }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

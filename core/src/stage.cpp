@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -16,9 +17,46 @@ namespace sluice::core {
 namespace {
 
 constexpr char kEosTag[4] = {'S', 'E', 'O', 'S'};
+constexpr char kAckTag[4] = {'S', 'A', 'C', 'K'};
 // How long a blocked send waits before re-checking for a forced stop.
 constexpr int kSendTimeoutMs = 100;
 constexpr int kRecvBatch = 256;
+// Edges to other processes: when a blocked send or a missing acknowledgement is first logged,
+// how often after that, and how often an unacknowledged end of stream is sent again (for a
+// receiver that restarted and never saw it).
+constexpr int64_t kWaitLogFirstNs = 1'000'000'000;
+constexpr int64_t kWaitLogEveryNs = 10'000'000'000;
+constexpr int64_t kEosResendNs = 5'000'000'000;
+// A bound receiving socket keeps unsent acknowledgements this long after it is closed.
+constexpr int kAckLingerMs = 1000;
+// Largest frame an upstream's DEALER accepts: acknowledgements are 16 bytes, but ZeroMQ applies
+// the limit to handshake commands too (READY carries the socket type and routing id).
+constexpr int64_t kAckSocketMaxMessage = 4096;
+
+// Markers: tag at offset 4, a little-endian count at offset 8 (see stage.hpp).
+void make_marker(uint8_t* out, const char* tag, uint64_t count) {
+  std::memset(out, 0, kEosSize);
+  std::memcpy(out + 4, tag, 4);
+  for (int i = 0; i < 8; ++i) out[8 + i] = static_cast<uint8_t>(count >> (8 * i));
+}
+
+uint64_t marker_count(const uint8_t* marker) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(marker[8 + i]) << (8 * i);
+  return v;
+}
+
+bool is_ack(const void* data, size_t size) {
+  return size == kEosSize && std::memcmp(static_cast<const char*>(data) + 4, kAckTag, 4) == 0;
+}
+
+void set_int(void* socket, int option, int value) {
+  zmq_setsockopt(socket, option, &value, sizeof(value));
+}
+
+void set_text(void* socket, int option, const std::string& value) {
+  zmq_setsockopt(socket, option, value.c_str(), value.size() + 1);
+}
 
 thread_local Stage* tls_stage = nullptr;
 
@@ -53,6 +91,7 @@ Stage::Stage(Pipeline& pipeline, std::unique_ptr<NodeInstance> node, StageWiring
   max_in_flight_ = node_->spec().max_in_flight;
   ordered_ = node_->spec().ordered;
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  zmq_msg_init(&peer_id_);
   node_->set_executor(this);
 }
 
@@ -60,7 +99,9 @@ Stage::~Stage() {
   join();
   // Destroy the plugin first: it may complete outstanding calls, which post into our queue.
   node_.reset();
+  close_sockets();  // when the run ended before the thread started (another stage's bind failed)
   for (auto& s : slot_pool_) zmq_msg_close(&s->msg);
+  zmq_msg_close(&peer_id_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
@@ -103,52 +144,108 @@ void Stage::thread_main() {
   tls_stage = this;
   if (metrics_) metrics_->started_ns = sluice::now_ns();
   try {
-    open_sockets();
     if (node_->spec().kind == NodeKind::kSource) {
       run_source();
     } else {
       run_consumer();
     }
-    send_eos();
   } catch (const std::exception& e) {
-    node_->host().logger().error("stage failed: {}", e.what());
-    failed_ = true;
+    fail(e.what());
   }
+  // Whatever happened above, the stages after this one must not wait for an end of stream
+  // that never comes.
+  try {
+    send_eos();
+    await_acks();
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  report_undelivered();
   close_sockets();
   if (metrics_) metrics_->finished_ns.store(sluice::now_ns());
   tls_stage = nullptr;
 }
 
+void Stage::fail(const std::string& reason) {
+  node_->host().logger().error("stage failed: {}; ending its output edges and stopping the "
+                               "pipeline", node_->host().redact(reason));
+  if (!failed_) failure_ = node_->host().redact(reason);
+  failed_ = true;
+  pipeline_.stop_for_failure();
+}
+
 void Stage::open_sockets() {
   void* ctx = pipeline_.zmq_context();
   int hwm = pipeline_.options().queue_capacity;
-  int linger = wiring_.remote_outputs
-                   ? static_cast<int>(std::max<int64_t>(pipeline_.spec().grace_period_ns / 1'000'000,
-                                                        1000))
-                   : 0;
-  if (!wiring_.bind.empty()) {
+  int64_t max_size = static_cast<int64_t>(pipeline_.spec().max_event_size);
+  if (node_->spec().kind != NodeKind::kSource) {
     pull_ = zmq_socket(ctx, ZMQ_PULL);
-    zmq_setsockopt(pull_, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    for (const std::string& ep : wiring_.bind) {
-      if (zmq_bind(pull_, ep.c_str()) != 0) {
-        throw std::runtime_error(fmt::format("cannot bind {}: {}", ep, zmq_strerror(zmq_errno())));
-      }
+    set_int(pull_, ZMQ_RCVHWM, hwm);
+    zmq_setsockopt(pull_, ZMQ_MAXMSGSIZE, &max_size, sizeof(max_size));
+    std::string ep = "inproc://" + name();
+    if (zmq_bind(pull_, ep.c_str()) != 0) {
+      throw std::runtime_error(fmt::format("cannot bind {}: {}", ep, zmq_strerror(zmq_errno())));
     }
   }
+  if (!wiring_.remote_bind.empty()) {
+    // A ROUTER, not a PULL: it can answer each upstream edge's end of stream.
+    router_ = zmq_socket(ctx, ZMQ_ROUTER);
+    set_int(router_, ZMQ_RCVHWM, hwm);
+    // A restarted connection of the same upstream edge (same routing id) takes over at once.
+    set_int(router_, ZMQ_ROUTER_HANDOVER, 1);
+    set_int(router_, ZMQ_LINGER, kAckLingerMs);
+    // A peer can announce any frame size; ZeroMQ would allocate it before we see a byte.
+    zmq_setsockopt(router_, ZMQ_MAXMSGSIZE, &max_size, sizeof(max_size));
+    if (wiring_.curve_server) {
+      set_int(router_, ZMQ_CURVE_SERVER, 1);
+      set_text(router_, ZMQ_CURVE_SECRETKEY, pipeline_.curve_identity().secret_key);
+      zmq_setsockopt(router_, ZMQ_ZAP_DOMAIN, name().data(), name().size());
+    }
+    if (zmq_bind(router_, wiring_.remote_bind.c_str()) != 0) {
+      throw std::runtime_error(fmt::format("cannot listen on {}: {}", wiring_.remote_bind,
+                                           zmq_strerror(zmq_errno())));
+    }
+  }
+  std::random_device rd;
   for (const StageWiring::Output& o : wiring_.outputs) {
     OutSocket out{o.name, {}};
-    for (const std::string& ep : o.endpoints) {
-      void* s = zmq_socket(ctx, ZMQ_PUSH);
-      zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-      int timeout = kSendTimeoutMs;
-      zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout, sizeof(timeout));
-      zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-      if (zmq_connect(s, ep.c_str()) != 0) {
-        zmq_close(s);
-        throw std::runtime_error(
-            fmt::format("cannot connect {}: {}", ep, zmq_strerror(zmq_errno())));
+    for (const StageWiring::Edge& e : o.edges) {
+      Link link;
+      if (e.process.empty()) {
+        link.socket = zmq_socket(ctx, ZMQ_PUSH);
+        set_int(link.socket, ZMQ_LINGER, 0);
+      } else {
+        auto r = std::make_unique<RemoteEdge>();
+        r->edge = e;
+        link.socket = r->socket = zmq_socket(ctx, ZMQ_DEALER);
+        link.remote = r.get();
+        // Nothing is queued for a receiver that is not connected: a send waits for it, so an
+        // upstream never believes events went out while no process was there to take them.
+        set_int(link.socket, ZMQ_IMMEDIATE, 1);
+        // What is unacknowledged at close is counted, not lingered on.
+        set_int(link.socket, ZMQ_LINGER, 0);
+        // One routing id per edge and run, kept across reconnects, so the receiver's count for
+        // this edge survives a dropped connection.
+        std::string id = fmt::format("{}-{:08x}{:08x}", name(), rd(), rd());
+        zmq_setsockopt(link.socket, ZMQ_ROUTING_ID, id.data(), id.size());
+        // It only receives acknowledgements; the limit also bounds the handshake's commands.
+        int64_t small = kAckSocketMaxMessage;
+        zmq_setsockopt(link.socket, ZMQ_MAXMSGSIZE, &small, sizeof(small));
+        if (!e.server_key.empty()) {
+          set_text(link.socket, ZMQ_CURVE_SERVERKEY, e.server_key);
+          set_text(link.socket, ZMQ_CURVE_PUBLICKEY, pipeline_.curve_identity().public_key);
+          set_text(link.socket, ZMQ_CURVE_SECRETKEY, pipeline_.curve_identity().secret_key);
+        }
+        remote_edges_.push_back(std::move(r));
       }
-      out.sockets.push_back(s);
+      set_int(link.socket, ZMQ_SNDHWM, hwm);
+      set_int(link.socket, ZMQ_SNDTIMEO, kSendTimeoutMs);
+      if (zmq_connect(link.socket, e.endpoint.c_str()) != 0) {
+        std::string why = zmq_strerror(zmq_errno());
+        zmq_close(link.socket);
+        throw std::runtime_error(fmt::format("cannot connect {}: {}", e.endpoint, why));
+      }
+      out.links.push_back(link);
     }
     outputs_.push_back(std::move(out));
   }
@@ -165,11 +262,13 @@ void Stage::close_sockets() {
     zmq_close(pull_);
     pull_ = nullptr;
   }
+  if (router_ != nullptr) {
+    if (pipeline_.hard_stopped()) zmq_setsockopt(router_, ZMQ_LINGER, &zero, sizeof(zero));
+    zmq_close(router_);
+    router_ = nullptr;
+  }
   for (OutSocket& o : outputs_) {
-    for (void* s : o.sockets) {
-      if (pipeline_.hard_stopped()) zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-      zmq_close(s);
-    }
+    for (const Link& l : o.links) zmq_close(l.socket);
   }
   outputs_.clear();
   default_out_ = errors_out_ = nullptr;
@@ -183,27 +282,45 @@ Stage::OutSocket* Stage::find_output(const char* name) {
   return nullptr;
 }
 
-bool Stage::send_one(void* socket, zmq_msg_t* msg) {
+bool Stage::send_one(const Link& link, zmq_msg_t* msg) {
   // Blocking send with a periodic check: a full downstream is backpressure, never a drop, but
   // a forced stop must still be able to end the stage.
-  while (zmq_msg_send(msg, socket, 0) < 0) {
+  while (zmq_msg_send(msg, link.socket, 0) < 0) {
     int err = zmq_errno();
     if (err == EINTR) continue;
     if (err != EAGAIN || pipeline_.hard_stopped()) {
       zmq_msg_close(msg);
       return false;
     }
+    if (link.remote != nullptr) note_blocked(*link.remote);
   }
+  if (link.remote != nullptr) link.remote->blocked_since = 0;
   return true;
+}
+
+void Stage::note_blocked(RemoteEdge& r) {
+  int64_t now = sluice::mono_ns();
+  if (r.blocked_since == 0) {
+    r.blocked_since = now;
+    r.next_log = now + kWaitLogFirstNs;
+    return;
+  }
+  if (now < r.next_log) return;
+  r.next_log = now + kWaitLogEveryNs;
+  node_->host().logger().info(
+      "waiting for downstream process '{}' at {} (node '{}'; {} events sent on this edge so far, "
+      "waiting {:.0f}s)",
+      r.edge.process, r.edge.endpoint, r.edge.node, r.sent,
+      static_cast<double>(now - r.blocked_since) / 1e9);
 }
 
 void Stage::send(const char* output, const uint8_t* data, size_t size, Slot* same) {
   OutSocket* out = find_output(output);
-  if (out == nullptr || out->sockets.empty()) {
+  if (out == nullptr || out->links.empty()) {
     ++local_.dropped;
     return;
   }
-  for (void* s : out->sockets) {
+  for (const Link& l : out->links) {
     zmq_msg_t m;
     if (same != nullptr) {
       zmq_msg_init(&m);
@@ -212,7 +329,8 @@ void Stage::send(const char* output, const uint8_t* data, size_t size, Slot* sam
       zmq_msg_init_size(&m, size);
       std::memcpy(zmq_msg_data(&m), data, size);
     }
-    send_one(s, &m);
+    bool ok = send_one(l, &m);
+    if (l.remote != nullptr) ++(ok ? l.remote->sent : l.remote->failed);
   }
   ++local_.out;
 }
@@ -233,16 +351,68 @@ void Stage::flush_metrics() {
 }
 
 void Stage::send_eos() {
-  uint8_t marker[kEosSize] = {};
-  std::memcpy(marker + 4, kEosTag, 4);
   for (OutSocket& o : outputs_) {
-    for (void* s : o.sockets) {
+    for (const Link& l : o.links) {
       zmq_msg_t m;
       zmq_msg_init_size(&m, kEosSize);
-      std::memcpy(zmq_msg_data(&m), marker, kEosSize);
-      send_one(s, &m);
+      make_marker(static_cast<uint8_t*>(zmq_msg_data(&m)), kEosTag,
+                  l.remote != nullptr ? l.remote->sent : 0);
+      send_one(l, &m);
     }
   }
+}
+
+void Stage::await_acks() {
+  for (auto& r : remote_edges_) {
+    int64_t start = sluice::mono_ns();
+    int64_t next_log = start + kWaitLogFirstNs;
+    int64_t next_resend = start + kEosResendNs;
+    zmq_pollitem_t item{r->socket, 0, ZMQ_POLLIN, 0};
+    while (!r->acked && !pipeline_.hard_stopped()) {
+      item.revents = 0;
+      if (zmq_poll(&item, 1, kSendTimeoutMs) > 0 && (item.revents & ZMQ_POLLIN)) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, r->socket, ZMQ_DONTWAIT) >= 0 &&
+            is_ack(zmq_msg_data(&m), zmq_msg_size(&m))) {
+          r->acked = true;
+          r->ack_count = marker_count(static_cast<const uint8_t*>(zmq_msg_data(&m)));
+        }
+        zmq_msg_close(&m);
+        continue;
+      }
+      int64_t now = sluice::mono_ns();
+      if (now >= next_log) {
+        next_log = now + kWaitLogEveryNs;
+        node_->host().logger().info(
+            "waiting for downstream process '{}' at {} to confirm the end of stream ({} events "
+            "sent on the edge to node '{}')",
+            r->edge.process, r->edge.endpoint, r->sent, r->edge.node);
+      }
+      if (now >= next_resend) {
+        next_resend = now + kEosResendNs;
+        uint8_t marker[kEosSize];
+        make_marker(marker, kEosTag, r->sent);
+        zmq_send(r->socket, marker, kEosSize, ZMQ_DONTWAIT);
+      }
+    }
+  }
+}
+
+void Stage::report_undelivered() {
+  uint64_t total = 0;
+  for (auto& r : remote_edges_) {
+    uint64_t delivered = r->acked ? std::min(r->ack_count, r->sent) : 0;
+    uint64_t lost = r->failed + (r->sent - delivered);
+    if (lost == 0) continue;
+    total += lost;
+    node_->host().logger().error(
+        "{} of {} events on the edge to node '{}' (process '{}' at {}) were not delivered{}",
+        lost, r->sent + r->failed, r->edge.node, r->edge.process, r->edge.endpoint,
+        r->acked ? fmt::format(" (the receiver counted {})", r->ack_count)
+                 : ": the downstream process never confirmed the end of stream");
+  }
+  undelivered_.store(total);
 }
 
 // ---- sources ---------------------------------------------------------------------------
@@ -272,7 +442,8 @@ void Stage::run_source() {
   sluice_error err{};
   const sluice_plugin_descriptor& d = node_->descriptor();
   if (d.run(node_->plugin().self(), &ctx, &err) != 0) {
-    node_->host().logger().error("source failed: {}", node_->host().redact(err.message));
+    failure_ = node_->host().redact(err.message);
+    node_->host().logger().error("source failed: {}", failure_);
     failed_ = true;
   }
   flush_metrics();
@@ -306,29 +477,107 @@ void Stage::release_slot(Slot* s) {
   free_slots_.push_back(s);
 }
 
+bool Stage::recv_message(zmq_msg_t* msg, Peer** peer) {
+  if (router_ == nullptr) return zmq_msg_recv(msg, pull_, ZMQ_DONTWAIT) >= 0;
+  prefer_remote_ = !prefer_remote_;
+  for (int i = 0; i < 2; ++i) {
+    if ((i == 0) != prefer_remote_) {
+      if (zmq_msg_recv(msg, pull_, ZMQ_DONTWAIT) >= 0) return true;
+      continue;
+    }
+    // A ROUTER message is [routing id][payload]; frames after the payload are not ours to read.
+    if (zmq_msg_recv(&peer_id_, router_, ZMQ_DONTWAIT) < 0) continue;
+    if (!zmq_msg_more(&peer_id_) || zmq_msg_recv(msg, router_, 0) < 0) continue;
+    while (zmq_msg_more(msg)) {
+      zmq_msg_t extra;
+      zmq_msg_init(&extra);
+      zmq_msg_recv(&extra, router_, 0);
+      bool more = zmq_msg_more(&extra);
+      zmq_msg_close(&extra);
+      if (!more) break;
+    }
+    *peer = find_peer(peer_id_);
+    return true;
+  }
+  return false;
+}
+
+Stage::Peer* Stage::find_peer(const zmq_msg_t& id_msg) {
+  std::string_view id(static_cast<const char*>(zmq_msg_data(const_cast<zmq_msg_t*>(&id_msg))),
+                      zmq_msg_size(const_cast<zmq_msg_t*>(&id_msg)));
+  if (last_peer_ != nullptr && last_peer_->id == id) return last_peer_;
+  for (Peer& p : peers_) {
+    if (p.id == id) return last_peer_ = &p;
+  }
+  peers_.push_back(Peer{std::string(id), 0, false});
+  return last_peer_ = &peers_.back();
+}
+
+void Stage::end_remote_edge(Peer* peer, const uint8_t* marker) {
+  uint64_t sent = marker_count(marker);
+  if (!peer->ended) {
+    peer->ended = true;
+    ++remote_eos_;
+    if (sent != peer->received) {
+      node_->host().logger().warn(
+          "an upstream process ended its edge after sending {} events, of which {} arrived "
+          "here; it reports the difference as not delivered",
+          sent, peer->received);
+    }
+  }
+  // Answered every time: an upstream that did not hear the first answer sends the marker again.
+  uint8_t ack[kEosSize];
+  make_marker(ack, kAckTag, peer->received);
+  zmq_send(router_, peer->id.data(), peer->id.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+  zmq_send(router_, ack, kEosSize, ZMQ_DONTWAIT);
+}
+
+void Stage::stop_remote_inputs() {
+  node_->host().logger().info(
+      "stop requested: no longer taking events from other processes ({} of {} input edges from "
+      "other processes had not ended; what their senders could not deliver, they report)",
+      wiring_.remote_inputs - remote_eos_, wiring_.remote_inputs);
+  zmq_close(router_);  // lingers briefly for acknowledgements already answered
+  router_ = nullptr;
+  remote_stopped_ = true;
+}
+
 void Stage::run_consumer() {
   const sluice_plugin_descriptor& d = node_->descriptor();
-  zmq_pollitem_t items[2] = {{pull_, 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+  zmq_pollitem_t items[3] = {{nullptr, wake_fd_, ZMQ_POLLIN, 0},
+                             {pull_, 0, ZMQ_POLLIN, 0},
+                             {nullptr, 0, ZMQ_POLLIN, 0}};
+  auto inputs_done = [this] {
+    return local_eos_ >= wiring_.local_inputs &&
+           (remote_eos_ >= wiring_.remote_inputs || remote_stopped_);
+  };
   while (true) {
     run_posted();
     flush_metrics();
-    bool inputs_done = eos_seen_ >= wiring_.expected_eos;
-    if (inputs_done && in_flight_ == 0) break;
+    // A stop ends what comes from other processes at once: their end of stream may never come
+    // while they run. Edges inside this process still end with their own markers.
+    if (router_ != nullptr && remote_eos_ < wiring_.remote_inputs && pipeline_.stopping()) {
+      stop_remote_inputs();
+    }
+    bool done = inputs_done();
+    if (done && in_flight_ == 0) break;
     if (pipeline_.hard_stopped()) {
       if (in_flight_ > 0) {
         node_->host().logger().warn("forced stop with {} events in flight", in_flight_);
+        failure_ = fmt::format("forced stop with {} events in flight", in_flight_);
       }
       failed_ = in_flight_ > 0;
       break;
     }
-    bool can_take = !inputs_done && in_flight_ < max_in_flight_;
+    bool can_take = !done && in_flight_ < max_in_flight_;
     // Drain without a system call while messages are queued; poll only when idle (or full).
     int received = 0;
-    int eos_before = eos_seen_;
+    int eos_before = local_eos_ + remote_eos_;
     int64_t now = 0;
     for (; can_take && received < kRecvBatch && in_flight_ < max_in_flight_; ++received) {
       Slot* s = acquire_slot();
-      if (zmq_msg_recv(&s->msg, pull_, ZMQ_DONTWAIT) < 0) {
+      Peer* peer = nullptr;
+      if (!recv_message(&s->msg, &peer)) {
         release_slot(s);
         break;
       }
@@ -344,22 +593,29 @@ void Stage::run_consumer() {
         data = static_cast<const uint8_t*>(zmq_msg_data(&s->msg));
       }
       if (is_eos(data, size)) {
-        release_slot(s);
-        ++eos_seen_;
-        if (eos_seen_ >= wiring_.expected_eos) break;
-        continue;
-      }
-      if (wiring_.verify_inputs && !EventView::verified(data, size)) {
-        if (metrics_) metrics_->errors[SLUICE_ERR_BAD_RESPONSE].fetch_add(1);
-        uint64_t suppressed = 0;
-        if (bad_input_log_.allow(&suppressed)) {
-          node_->host().logger().warn("dropped a malformed event of {} bytes from the wire{}",
-                                      size, suppressed ? fmt::format(" ({} more suppressed)",
-                                                                     suppressed)
-                                                       : "");
+        if (peer != nullptr) {
+          end_remote_edge(peer, data);
+        } else {
+          ++local_eos_;
         }
         release_slot(s);
+        if (inputs_done()) break;
         continue;
+      }
+      if (peer != nullptr) {
+        ++peer->received;
+        // Events from other processes are verified before use.
+        if (!EventView::verified(data, size)) {
+          if (metrics_) metrics_->errors[SLUICE_ERR_BAD_RESPONSE].fetch_add(1);
+          uint64_t suppressed = 0;
+          if (bad_input_log_.allow(&suppressed)) {
+            node_->host().logger().warn(
+                "dropped a malformed event of {} bytes from the wire{}", size,
+                suppressed ? fmt::format(" ({} more suppressed)", suppressed) : "");
+          }
+          release_slot(s);
+          continue;
+        }
       }
       // The clock is read once per 32 messages: on virtual machines clock_gettime can cost a
       // quarter of the per-event budget, and messages read together arrived together.
@@ -384,14 +640,16 @@ void Stage::run_consumer() {
       d.process(node_->plugin().self(), &s->call);
       in_process_ = nullptr;
     }
-    if (received > 0 || eos_seen_ != eos_before) continue;
-    items[0].events = can_take ? ZMQ_POLLIN : 0;
-    items[0].revents = items[1].revents = 0;
-    int rc = zmq_poll(items, 2, 200);
+    if (received > 0 || local_eos_ + remote_eos_ != eos_before) continue;
+    items[1].events = can_take ? ZMQ_POLLIN : 0;
+    items[2].socket = router_;
+    items[2].events = can_take ? ZMQ_POLLIN : 0;
+    items[0].revents = items[1].revents = items[2].revents = 0;
+    int rc = zmq_poll(items, router_ != nullptr ? 3 : 2, 200);
     if (rc < 0 && zmq_errno() != EINTR) {
       throw std::runtime_error(fmt::format("poll: {}", zmq_strerror(zmq_errno())));
     }
-    if (items[1].revents & ZMQ_POLLIN) {
+    if (items[0].revents & ZMQ_POLLIN) {
       uint64_t v;
       [[maybe_unused]] ssize_t n = read(wake_fd_, &v, sizeof(v));
     }
@@ -465,7 +723,7 @@ void Stage::finish(Slot* s) {
 
 void Stage::route_error(Slot* s) {
   const char* cls = status_name(s->status);
-  if (errors_out_ != nullptr && !errors_out_->sockets.empty()) {
+  if (errors_out_ != nullptr && !errors_out_->links.empty()) {
     // Dead-letter path: the original event plus why it failed, as attrs.
     thread_local EventBuilder b;
     b.reset().copy_from(EventView(s->call.event, s->call.event_size));

@@ -467,7 +467,7 @@ const BadCase kBadCases[] = {
      "dir/p.toml:8:23: error: placement.a: unknown node 'outt' (did you mean 'out'?)\n"
      "dir/p.toml:8:39: error: placement.a: 'port' must be between 1 and 65535, got 0\n"
      "dir/p.toml:9:24: error: placement.b: unknown key 'replicas' (valid keys: nodes, host, "
-     "port)"},
+     "port, curve_public_key, curve_secret_key, curve_secret_key_file)"},
     {"placement_lists_a_child",
      GEN_OUT
      "[processors.c]\ntype = \"fallback\"\ninputs = [\"gen\"]\n"
@@ -851,7 +851,7 @@ inputs = ["classify"]
 [placement]
 ingest = { nodes = ["binance", "big"] }
 classify = { nodes = ["classify"], port = "${CLASSIFY_PORT}" }
-notify = { nodes = ["out"], host = "10.0.0.7", port = 7300 }
+notify = { nodes = ["out"], host = "127.0.0.2", port = 7300 }
 )",
                    {{"CLASSIFY_PORT", "7200"}});
   ASSERT_EQ(spec.placement.size(), 3u);
@@ -864,7 +864,7 @@ notify = { nodes = ["out"], host = "10.0.0.7", port = 7300 }
   EXPECT_EQ(spec.placement[1].name, "classify");
   EXPECT_EQ(spec.placement[1].port, 7200);
   EXPECT_EQ(spec.placement[2].name, "notify");
-  EXPECT_EQ(spec.placement[2].host, "10.0.0.7");
+  EXPECT_EQ(spec.placement[2].host, "127.0.0.2");
   EXPECT_EQ(spec.placement[2].port, 7300);
 }
 

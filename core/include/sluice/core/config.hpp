@@ -85,7 +85,14 @@ struct PlacementGroup {
   std::vector<std::string> nodes;
   std::string host = "127.0.0.1";  // where this group's stages listen for tcp edges
   uint16_t port = 0;               // first tcp port of this group; 0 = ipc (same host)
+  // CURVE for tcp edges: the group's public key (every process reads it), and its secret, inline
+  // (from ${VAR}) or as a file read only by the process that runs the group. Never logged.
+  std::string curve_public_key;
+  std::string curve_secret_key;
+  std::string curve_secret_key_file;  // resolved against the pipeline file's directory
   SourcePos pos;
+  SourcePos host_pos;   // where `host` is written (line 0: not written)
+  SourcePos curve_pos;  // where the secret (or its file) is named
 };
 
 struct AdminSpec {
@@ -128,6 +135,7 @@ struct PipelineSpec {
   std::vector<std::string> plugin_path;  // [pipeline] plugin_path, resolved against the file
   std::string state_dir;                 // [pipeline] state_dir, default ".sluice/<name>"
   int64_t grace_period_ns = 5'000'000'000;  // [pipeline] grace_period
+  uint64_t max_event_size = 16u << 20;      // [pipeline] max_event_size: largest frame accepted
   std::vector<SettingSpec> settings;        // [settings]
   std::vector<NodeSpec> nodes;              // declaration order: sources, processors, sinks
   std::vector<PlacementGroup> placement;    // empty = one process

@@ -32,12 +32,20 @@ struct NodeSummary {
   uint64_t events_out = 0;
   uint64_t errors = 0;
   uint64_t dropped = 0;
+  uint64_t undelivered = 0;  // sent to another process but not confirmed by it
   double seconds = 0;
   double latency_p50 = 0;  // ingest → arrival at this node, upper bound of the bucket, seconds
   double latency_p99 = 0;
 };
 
 class Stage;
+class EdgeAuthenticator;
+
+// This process's CURVE key pair for tcp edges (from its placement group).
+struct CurveIdentity {
+  std::string public_key;
+  std::string secret_key;  // never logged
+};
 
 class Pipeline {
  public:
@@ -55,6 +63,8 @@ class Pipeline {
   int run();
   // Asks sources to stop; thread-safe. A second call forces an immediate stop.
   void stop();
+  // A stage failed: drain and stop like a first stop(), without ever forcing.
+  void stop_for_failure();
 
   // The failed start that ended run() before it began, naming the node as a constructor
   // refusal does (file:line:col: processors.x: failed to start: ...); nullopt otherwise.
@@ -71,18 +81,27 @@ class Pipeline {
   bool hard_stopped() const { return hard_stop_.load(std::memory_order_acquire); }
   void* zmq_context() const { return zmq_ctx_; }
   const RunOptions& options() const { return options_; }
+  const CurveIdentity& curve_identity() const { return curve_; }
+  // Where this pipeline's ipc sockets live (private to the user; checked before use).
+  std::string ipc_dir() const;
 
  private:
   struct Wiring;
   std::vector<std::string> local_nodes() const;
   std::string remote_endpoint(const std::string& node) const;
   std::string group_of(const std::string& node) const;
+  const PlacementGroup* group_spec(const std::string& name) const;
+  // Before sockets open: the ipc directory is private, this process's CURVE secret is loaded,
+  // the ZAP handler runs. Returns an error message, "" when all is well.
+  std::string prepare_edges();
 
   PipelineSpec spec_;
   RunOptions options_;
   MetricsRegistry metrics_;
   std::unique_ptr<SettingsStore> settings_;
   void* zmq_ctx_ = nullptr;
+  CurveIdentity curve_;
+  std::unique_ptr<EdgeAuthenticator> auth_;
   std::vector<std::unique_ptr<Stage>> stages_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> hard_stop_{false};
