@@ -309,11 +309,21 @@ void Stage::release_slot(Slot* s) {
 void Stage::run_consumer() {
   const sluice_plugin_descriptor& d = node_->descriptor();
   zmq_pollitem_t items[2] = {{pull_, 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+  const bool flushes = d.flush != nullptr && node_->spec().kind == NodeKind::kSink;
+  bool flushed = false;
   while (true) {
     run_posted();
     flush_metrics();
     bool inputs_done = eos_seen_ >= wiring_.expected_eos;
     if (inputs_done && in_flight_ == 0) break;
+    if (flushes && !flushed && in_flight_ > 0 && pipeline_.stopping() &&
+        (inputs_done || pipeline_.hard_stopped())) {
+      // A stop does not wait out a sink's retries: its flush sends the events waiting to retry
+      // to `errors` (their completions are posted here and routed on the next turn).
+      flushed = true;
+      d.flush(node_->plugin().self());
+      continue;
+    }
     if (pipeline_.hard_stopped()) {
       if (in_flight_ > 0) {
         node_->host().logger().warn("forced stop with {} events in flight", in_flight_);
@@ -396,9 +406,7 @@ void Stage::run_consumer() {
       [[maybe_unused]] ssize_t n = read(wake_fd_, &v, sizeof(v));
     }
   }
-  if (d.flush != nullptr && node_->spec().kind == NodeKind::kSink && !pipeline_.hard_stopped()) {
-    d.flush(node_->plugin().self());
-  }
+  if (flushes && !flushed && !pipeline_.hard_stopped()) d.flush(node_->plugin().self());
   flush_metrics();
 }
 
@@ -469,7 +477,9 @@ void Stage::route_error(Slot* s) {
     // Dead-letter path: the original event plus why it failed, as attrs.
     thread_local EventBuilder b;
     b.reset().copy_from(EventView(s->call.event, s->call.event_size));
-    b.attr("error.class", cls).attr("error.message", s->message).attr("error.node", name());
+    b.attr("error.class", cls)
+        .attr("error.message", node_->host().redact(s->message))
+        .attr("error.node", name());
     auto bytes = b.finish();
     send("errors", bytes.data(), bytes.size(), nullptr);
     return;
