@@ -138,14 +138,10 @@ void Delivery::pump() {
   while (!queue_.empty() && paused_until_ - now > opts_.max_retry_wait) {
     ItemPtr item = std::move(queue_.front());
     queue_.pop_front();
-    const std::string message = opts_.service + ": the server asked to pause for " +
-                                seconds_text(paused_until_ - now) + " more, more than " +
-                                "max_retry_wait (" + seconds_text(opts_.max_retry_wait) + ")";
-    host_.counter_add("sink_drops_total", 1, reason_label(Status::kRateLimited).c_str());
-    host_.warn(message);
-    Outcome outcome = Outcome::failure(Status::kRateLimited, message);
-    outcome.retry_after_ns = (paused_until_ - now).count();
-    item->call.done(outcome);
+    fail(item, Status::kRateLimited,
+         opts_.service + ": the server asked to pause for " + seconds_text(paused_until_ - now) +
+             " more, more than max_retry_wait (" + seconds_text(opts_.max_retry_wait) + ")",
+         paused_until_ - now);
   }
   if (queue_.empty()) return;
   const auto ready = std::max(next_send_, paused_until_);
@@ -235,12 +231,17 @@ void Delivery::on_response(const ItemPtr& item, const Response& response) {
 
 void Delivery::give_up(const ItemPtr& item, Status status, std::string message,
                        std::chrono::nanoseconds retry_after) {
+  fail(item, status, std::move(message), retry_after);
+  finished_one();
+}
+
+void Delivery::fail(const ItemPtr& item, Status status, std::string message,
+                    std::chrono::nanoseconds retry_after) {
   host_.counter_add("sink_drops_total", 1, reason_label(status).c_str());
   host_.warn(message);
   Outcome outcome = Outcome::failure(status, std::move(message));
   if (retry_after.count() > 0) outcome.retry_after_ns = retry_after.count();
   item->call.done(outcome);
-  finished_one();
 }
 
 void Delivery::delivered(const ItemPtr& item) {

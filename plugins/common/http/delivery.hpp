@@ -111,9 +111,12 @@ class Delivery {
   void send(const ItemPtr& item);
   void on_response(const ItemPtr& item, const Response& response);
   void delivered(const ItemPtr& item);
-  // Fails the call: counts the drop, logs the message and moves the ordered queue on.
+  // Fails the call of the request just answered, then moves the ordered queue on.
   void give_up(const ItemPtr& item, Status status, std::string message,
                std::chrono::nanoseconds retry_after = std::chrono::nanoseconds(-1));
+  // Fails the call: counts the drop and logs the message.
+  void fail(const ItemPtr& item, Status status, std::string message,
+            std::chrono::nanoseconds retry_after);
   void finished_one();
   void cancel(const ItemPtr& item);
   void fail_waiting();
