@@ -11,6 +11,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "sluice/redact.hpp"
 #include "sluice/sdk.hpp"
 
 namespace sluice::core {
@@ -87,10 +88,12 @@ NodeHost::NodeHost(const HostServices& services, const NodeSpec& node, NodeMetri
     : services_(services), node_name_(node.name), metrics_(metrics),
       logger_(make_logger(services.pipeline + "." + node.name)) {
   state_dir_ = services.state_dir.empty() ? "" : services.state_dir + "/nodes/" + node.name;
+  // Each secret option in every form it can come back in (a server echoing a webhook URL's
+  // path, %-encoded or JSON-escaped), so logs, dead letters and metrics never carry it.
   for (const std::string& key : node.secret_keys) {
     auto it = node.options.find(key);
-    if (it != node.options.end() && it->is_string() && it->get<std::string>().size() >= 4) {
-      secrets_.push_back(it->get<std::string>());
+    if (it != node.options.end() && it->is_string()) {
+      add_secret(secrets_, it->get<std::string>());
     }
   }
   host_.abi_major = SLUICE_ABI_MAJOR;
@@ -112,12 +115,8 @@ NodeHost::NodeHost(const HostServices& services, const NodeSpec& node, NodeMetri
 }
 
 std::string NodeHost::redact(std::string msg) const {
-  for (const std::string& s : secrets_) {
-    for (size_t pos = msg.find(s); pos != std::string::npos; pos = msg.find(s, pos + 3)) {
-      msg.replace(pos, s.size(), "***");
-    }
-  }
-  return msg;
+  if (secrets_.empty()) return msg;
+  return redact_secrets(msg, secrets_, "***");
 }
 
 void NodeHost::log_cb(void* ctx, sluice_log_level level, const char* msg, size_t len) {
@@ -159,24 +158,28 @@ int NodeHost::setting_set_cb(void* ctx, const char* name, const char* value_json
   return 0;
 }
 
+// Metric labels are redacted like messages: a plugin may build one from what a server sent.
 void NodeHost::counter_add_cb(void* ctx, const char* name, const char* labels, double v) {
   auto* self = static_cast<NodeHost*>(ctx);
   if (self->services_.metrics) {
-    self->services_.metrics->counter_add(self->node_name_, name, labels ? labels : "", v);
+    self->services_.metrics->counter_add(self->node_name_, name, self->redact(labels ? labels : ""),
+                                         v);
   }
 }
 
 void NodeHost::gauge_set_cb(void* ctx, const char* name, const char* labels, double v) {
   auto* self = static_cast<NodeHost*>(ctx);
   if (self->services_.metrics) {
-    self->services_.metrics->gauge_set(self->node_name_, name, labels ? labels : "", v);
+    self->services_.metrics->gauge_set(self->node_name_, name, self->redact(labels ? labels : ""),
+                                       v);
   }
 }
 
 void NodeHost::observe_cb(void* ctx, const char* name, const char* labels, double v) {
   auto* self = static_cast<NodeHost*>(ctx);
   if (self->services_.metrics) {
-    self->services_.metrics->observe(self->node_name_, name, labels ? labels : "", v);
+    self->services_.metrics->observe(self->node_name_, name, self->redact(labels ? labels : ""),
+                                     v);
   }
 }
 

@@ -551,6 +551,8 @@ void Stage::run_consumer() {
     return local_eos_ >= wiring_.local_inputs &&
            (remote_eos_ >= wiring_.remote_inputs || remote_stopped_);
   };
+  const bool flushes = d.flush != nullptr && node_->spec().kind == NodeKind::kSink;
+  bool flushed = false;
   while (true) {
     run_posted();
     flush_metrics();
@@ -561,6 +563,14 @@ void Stage::run_consumer() {
     }
     bool done = inputs_done();
     if (done && in_flight_ == 0) break;
+    if (flushes && !flushed && in_flight_ > 0 && pipeline_.stopping() &&
+        (done || pipeline_.hard_stopped())) {
+      // A stop does not wait out a sink's retries: its flush sends the events waiting to retry
+      // to `errors` (their completions are posted here and routed on the next turn).
+      flushed = true;
+      d.flush(node_->plugin().self());
+      continue;
+    }
     if (pipeline_.hard_stopped()) {
       if (in_flight_ > 0) {
         node_->host().logger().warn("forced stop with {} events in flight", in_flight_);
@@ -654,9 +664,7 @@ void Stage::run_consumer() {
       [[maybe_unused]] ssize_t n = read(wake_fd_, &v, sizeof(v));
     }
   }
-  if (d.flush != nullptr && node_->spec().kind == NodeKind::kSink && !pipeline_.hard_stopped()) {
-    d.flush(node_->plugin().self());
-  }
+  if (flushes && !flushed && !pipeline_.hard_stopped()) d.flush(node_->plugin().self());
   flush_metrics();
 }
 
@@ -727,7 +735,9 @@ void Stage::route_error(Slot* s) {
     // Dead-letter path: the original event plus why it failed, as attrs.
     thread_local EventBuilder b;
     b.reset().copy_from(EventView(s->call.event, s->call.event_size));
-    b.attr("error.class", cls).attr("error.message", s->message).attr("error.node", name());
+    b.attr("error.class", cls)
+        .attr("error.message", node_->host().redact(s->message))
+        .attr("error.node", name());
     auto bytes = b.finish();
     send("errors", bytes.data(), bytes.size(), nullptr);
     return;

@@ -2,6 +2,8 @@
 #include "delivery.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <future>
 #include <utility>
 
 namespace sluice::http {
@@ -12,6 +14,18 @@ using Clock = std::chrono::steady_clock;
 std::string reason_label(Status s) {
   return std::string("reason=\"") + status_name(static_cast<int>(s)) + "\"";
 }
+
+// A wait in seconds as people read it: "3600 s", "1.5 s", "0.25 s".
+std::string seconds_text(std::chrono::nanoseconds d) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(d.count()) / 1e9);
+  std::string out(buf);
+  while (out.back() == '0') out.pop_back();
+  if (out.back() == '.') out.pop_back();
+  return out + " s";
+}
+
+constexpr const char* kStopped = "stopped while waiting to retry";
 
 }  // namespace
 
@@ -81,9 +95,25 @@ void Delivery::deliver(Call call, Request request) {
     }
   }
   client_->post([this, item](bool cancelled) {
-    if (cancelled) return cancel(item);
+    if (cancelled || stopping_) return cancel(item);
     enqueue(item);
   });
+}
+
+void Delivery::stop() {
+  if (stopping_.exchange(true)) return;
+  std::promise<void> done;
+  client_->post([this, &done](bool cancelled) {
+    if (!cancelled) fail_waiting();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+void Delivery::fail_waiting() {
+  for (const ItemPtr& item : std::exchange(waiting_, {})) cancel(item);
+  // In order, pump() fails the queue (retries keep their place at its front) once stopping.
+  if (opts_.ordered) pump();
 }
 
 void Delivery::enqueue(const ItemPtr& item) {
@@ -103,9 +133,21 @@ void Delivery::pump() {
   }
   if (busy_ || pump_scheduled_ || queue_.empty()) return;
   const auto now = Clock::now();
-  if (now < next_send_) {
+  // While a 429's pause lasts longer than max_retry_wait, what queues behind it fails at once
+  // instead of stalling or asking the server again.
+  while (!queue_.empty() && paused_until_ - now > opts_.max_retry_wait) {
+    ItemPtr item = std::move(queue_.front());
+    queue_.pop_front();
+    fail(item, Status::kRateLimited,
+         opts_.service + ": the server asked to pause for " + seconds_text(paused_until_ - now) +
+             " more, more than max_retry_wait (" + seconds_text(opts_.max_retry_wait) + ")",
+         paused_until_ - now);
+  }
+  if (queue_.empty()) return;
+  const auto ready = std::max(next_send_, paused_until_);
+  if (now < ready) {
     pump_scheduled_ = true;
-    client_->schedule(next_send_ - now, [this](bool cancelled) {
+    client_->schedule(ready - now, [this](bool cancelled) {
       pump_scheduled_ = false;
       if (!cancelled) pump();
     });
@@ -133,10 +175,30 @@ void Delivery::on_response(const ItemPtr& item, const Response& response) {
     item->call.ok();
     return finished_one();
   }
+  // The message quotes the response body: what the server echoed of a secret is masked before
+  // the classifier cuts the body short, so no prefix of a secret survives the cut either.
+  Response masked = response;
+  masked.body = client_->redact(response.body);
+  v = classify_(masked);
+  v.message = client_->redact(v.message);
   if (v.next == Verdict::Next::kRetry && item->attempt < opts_.max_retries) {
-    const auto delay = v.retry_after.count() >= 0
-                           ? v.retry_after
-                           : backoff_delay(item->attempt, opts_.backoff_base, opts_.backoff_max);
+    const bool asked = v.retry_after.count() >= 0;
+    const auto delay =
+        asked ? v.retry_after : backoff_delay(item->attempt, opts_.backoff_base, opts_.backoff_max);
+    if (stopping_) return give_up(item, Status::kCancelled, v.message + "; " + kStopped);
+    if (delay > opts_.max_retry_wait) {
+      const std::string over =
+          ", more than max_retry_wait (" + seconds_text(opts_.max_retry_wait) + ")";
+      if (!asked) {
+        return give_up(item, v.status,
+                       v.message + "; the next retry would wait " + seconds_text(delay) + over);
+      }
+      // In order the whole webhook honours the pause (see pump()).
+      if (opts_.ordered) paused_until_ = std::max(paused_until_, Clock::now() + delay);
+      return give_up(item, Status::kRateLimited,
+                     v.message + "; the server asked to wait " + seconds_text(delay) + over, delay);
+    }
+    item->last_error = v.message;
     ++item->attempt;
     host_.counter_add("sink_retries_total", 1, reason_label(v.status).c_str());
     host_.debug(
@@ -151,7 +213,9 @@ void Delivery::on_response(const ItemPtr& item, const Response& response) {
       busy_ = false;
       return pump();
     }
+    waiting_.insert(item);
     client_->schedule(delay, [this, item](bool cancelled) {
+      if (waiting_.erase(item) == 0) return;  // stop() failed it meanwhile
       if (cancelled) return cancel(item);
       send(item);
     });
@@ -161,14 +225,23 @@ void Delivery::on_response(const ItemPtr& item, const Response& response) {
   if (v.next == Verdict::Next::kRetry) {
     message += " (gave up after " + std::to_string(item->attempt + 1) + " attempts)";
   }
-  host_.counter_add("sink_drops_total", 1, reason_label(v.status).c_str());
-  host_.warn(message);
-  Outcome outcome = Outcome::failure(v.status, message);
-  if (v.status == Status::kRateLimited && v.retry_after.count() > 0) {
-    outcome.retry_after_ns = v.retry_after.count();
-  }
-  item->call.done(outcome);
+  give_up(item, v.status, std::move(message),
+          v.status == Status::kRateLimited ? v.retry_after : std::chrono::nanoseconds(-1));
+}
+
+void Delivery::give_up(const ItemPtr& item, Status status, std::string message,
+                       std::chrono::nanoseconds retry_after) {
+  fail(item, status, std::move(message), retry_after);
   finished_one();
+}
+
+void Delivery::fail(const ItemPtr& item, Status status, std::string message,
+                    std::chrono::nanoseconds retry_after) {
+  host_.counter_add("sink_drops_total", 1, reason_label(status).c_str());
+  host_.warn(message);
+  Outcome outcome = Outcome::failure(status, std::move(message));
+  if (retry_after.count() > 0) outcome.retry_after_ns = retry_after.count();
+  item->call.done(outcome);
 }
 
 void Delivery::delivered(const ItemPtr& item) {
@@ -190,6 +263,11 @@ void Delivery::finished_one() {
 
 void Delivery::cancel(const ItemPtr& item) {
   host_.counter_add("sink_drops_total", 1, reason_label(Status::kCancelled).c_str());
+  if (item->attempt > 0) {
+    const std::string message = item->last_error + "; " + kStopped;
+    host_.warn(message);
+    return item->call.fail(Status::kCancelled, message);
+  }
   item->call.fail(Status::kCancelled, opts_.service + ": stopped before the event was delivered");
 }
 

@@ -3,8 +3,15 @@
 // 429s as the server asks, fails permanent rejections at once, and optionally paces and orders
 // the requests (chat webhooks post one message at a time, about one per second).
 //
+// No event waits longer than max_retry_wait for one retry: a longer wait (a server's
+// Retry-After, or the backoff) fails it at once, so the runtime sends it to `errors` instead of
+// the sink stalling for as long as a server asks. stop() ends every wait the same way. Every
+// message (log line or outcome) is redacted with the client's secrets first: a server echoing a
+// secret URL in its error page cannot put it in a log or a dead letter.
+//
 // A call completes only when its request is answered for good: ok() after a 2xx (or whatever
-// the sink's classifier accepts), fail() after a permanent error or the last retry. Metrics:
+// the sink's classifier accepts), fail() after a permanent error, the last retry, a wait over
+// max_retry_wait or a stop. Metrics:
 // sink_retries_total{reason} and sink_drops_total{reason}, reason being a status name; for each
 // delivered request alerts_delivered_total{symbol} (the event's `symbol` field, "" without one)
 // and alert_latency_seconds, the time from the event's own time (`trade_time_ms` when present,
@@ -17,6 +24,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "http_client.hpp"
@@ -58,6 +66,8 @@ struct DeliveryOptions {
   int max_retries = 3;  // retries after the first attempt
   std::chrono::nanoseconds backoff_base = std::chrono::milliseconds(200);
   std::chrono::nanoseconds backoff_max = std::chrono::seconds(10);
+  // The longest wait before one retry; a longer one fails the event at once.
+  std::chrono::nanoseconds max_retry_wait = std::chrono::seconds(60);
   // Sends one request at a time in arrival order; a retried request keeps its place.
   bool ordered = false;
   // With ordered: the least time between the starts of two requests.
@@ -77,12 +87,19 @@ class Delivery {
   // Takes the call; completes it once the request is delivered or given up. Any thread.
   void deliver(Call call, Request request);
 
+  // Ends every wait, for a sink's flush on a stop: each event waiting to retry (or, in order,
+  // for its turn) fails at once with kCancelled ("stopped while waiting to retry" after a failed
+  // attempt), a request on the wire completes but is not retried, and later calls fail at once.
+  // Returns once the waiting events are failed. Any thread but the client's callbacks.
+  void stop();
+
  private:
   struct Item {
     Item(Call c, Request r) : call(std::move(c)), request(std::move(r)) {}
     Call call;
     Request request;
     int attempt = 0;
+    std::string last_error;     // the last failed attempt's message, redacted
     std::string symbol_label;   // metric_label("symbol", …), read once from the event
     int64_t event_time_ns = 0;  // 0 = unknown
   };
@@ -94,8 +111,15 @@ class Delivery {
   void send(const ItemPtr& item);
   void on_response(const ItemPtr& item, const Response& response);
   void delivered(const ItemPtr& item);
+  // Fails the call of the request just answered, then moves the ordered queue on.
+  void give_up(const ItemPtr& item, Status status, std::string message,
+               std::chrono::nanoseconds retry_after = std::chrono::nanoseconds(-1));
+  // Fails the call: counts the drop and logs the message.
+  void fail(const ItemPtr& item, Status status, std::string message,
+            std::chrono::nanoseconds retry_after);
   void finished_one();
   void cancel(const ItemPtr& item);
+  void fail_waiting();
 
   Host host_;
   DeliveryOptions opts_;
@@ -103,9 +127,13 @@ class Delivery {
   std::unique_ptr<Client> client_;
   std::atomic<bool> stopping_{false};
   std::deque<ItemPtr> queue_;  // ordered mode only
+  std::set<ItemPtr> waiting_;  // unordered mode: waiting for their retry's timer
   bool busy_ = false;
   bool pump_scheduled_ = false;
   std::chrono::steady_clock::time_point next_send_{};
+  // Ordered mode: until when a 429 asked the whole webhook to wait (over max_retry_wait, the
+  // event that got it failed; those queued behind fail too while the rest of it is over).
+  std::chrono::steady_clock::time_point paused_until_{};
 };
 
 }  // namespace sluice::http

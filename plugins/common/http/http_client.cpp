@@ -25,6 +25,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "sluice/redact.hpp"
+
 namespace sluice::http {
 namespace {
 
@@ -195,6 +197,7 @@ struct Client::Impl {
 
   explicit Impl(ClientOptions o) : opts(std::move(o)), ssl_ctx(ssl::context::tls_client) {
     if (opts.max_connections == 0) opts.max_connections = 1;
+    for (const std::string& secret : opts.redact) add_secret(secrets, secret);
     ssl_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     if (opts.insecure_skip_verify) {
@@ -214,7 +217,7 @@ struct Client::Impl {
     thread = std::thread([this] { io.run(); });
   }
 
-  std::string masked(std::string_view s) const { return http::redact(s, opts.redact); }
+  std::string masked(std::string_view s) const { return redact_secrets(s, secrets, "<redacted>"); }
 
   // --- io thread ---
 
@@ -502,6 +505,7 @@ struct Client::Impl {
   }
 
   ClientOptions opts;
+  std::vector<std::string> secrets;  // opts.redact in every form (sluice/redact.hpp)
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   ssl::context ssl_ctx;
@@ -575,16 +579,25 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   value = trim(value);
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    // A wait beyond kMaxRetryAfter (or past uint64) is taken as that much: the caller's cap
+    // (max_retry_wait) then refuses it instead of mistaking it for no Retry-After at all.
     uint64_t seconds = 0;
     auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec != std::errc() || seconds > 100'000'000) return std::nullopt;
+    if (ec != std::errc() || seconds > static_cast<uint64_t>(kMaxRetryAfter.count())) {
+      return kMaxRetryAfter;
+    }
     return std::chrono::milliseconds(seconds * 1000);
   }
   std::tm tm{};
   const std::string text(value);
   const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (end == nullptr || *end != '\0') return std::nullopt;
-  const auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
+  // Compared in seconds first: a date centuries away does not fit the clock's nanoseconds.
+  const std::time_t at_seconds = timegm(&tm);
+  const std::time_t now_seconds = std::chrono::system_clock::to_time_t(now);
+  if (at_seconds - now_seconds > kMaxRetryAfter.count()) return kMaxRetryAfter;
+  if (at_seconds < now_seconds) return std::chrono::milliseconds(0);
+  const auto at = std::chrono::system_clock::from_time_t(at_seconds);
   if (at <= now) return std::chrono::milliseconds(0);
   return std::chrono::duration_cast<std::chrono::milliseconds>(at - now);
 }
@@ -593,10 +606,12 @@ std::optional<std::chrono::milliseconds> parse_retry_after_ms(std::string_view v
   value = trim(value);
   double ms = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
-  if (value.empty() || ec != std::errc() || p != value.data() + value.size() ||
-      !std::isfinite(ms) || ms < 0 || ms > 1e11) {
+  if (value.empty() || ec != std::errc() || p != value.data() + value.size() || std::isnan(ms) ||
+      ms < 0) {
     return std::nullopt;
   }
+  const auto max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(kMaxRetryAfter);
+  if (ms > static_cast<double>(max_ms.count())) return max_ms;
   return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(ms)));
 }
 
@@ -633,14 +648,9 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
 }
 
 std::string redact(std::string_view s, const std::vector<std::string>& secrets) {
-  std::string out(s);
-  for (const auto& secret : secrets) {
-    if (secret.empty()) continue;
-    for (size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 10)) {
-      out.replace(at, secret.size(), "<redacted>");
-    }
-  }
-  return out;
+  std::vector<std::string> forms;
+  for (const std::string& secret : secrets) add_secret(forms, secret);
+  return redact_secrets(s, forms, "<redacted>");
 }
 
 }  // namespace sluice::http

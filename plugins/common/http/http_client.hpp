@@ -80,7 +80,9 @@ struct ClientOptions {
   std::string user_agent = "sluice/0.1";
   // Kept-alive connections idle longer than this are closed instead of reused.
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(30);
-  // Strings masked as "<redacted>" in every error message (tokens, keys, secret URLs).
+  // Secrets masked as "<redacted>" in every error message and by redact(): tokens, keys,
+  // secret URLs, each in every form sluice/redact.hpp lists (a URL's path and query too,
+  // %-encoded and JSON-escaped).
   std::vector<std::string> redact;
 };
 
@@ -107,7 +109,7 @@ class Client {
   // true), closes connections and joins the thread. Idempotent; not callable from a callback.
   void shutdown();
 
-  // Masks the configured secrets in s.
+  // Masks the configured secrets in s, e.g. a message quoting a response body.
   std::string redact(std::string_view s) const;
 
   // Connections opened so far (for tests of keep-alive reuse).
@@ -118,13 +120,17 @@ class Client {
   std::shared_ptr<Impl> impl_;
 };
 
+// The longest wait the Retry-After parsers return: a larger request is read as this much.
+inline constexpr std::chrono::seconds kMaxRetryAfter{100'000'000};
+
 // Retry-After: delta-seconds ("120") or an HTTP date ("Wed, 21 Oct 2015 07:28:00 GMT"), relative
-// to now. A date in the past gives 0. nullopt when the value is neither.
+// to now, at most kMaxRetryAfter. A date in the past gives 0. nullopt when the value is neither.
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
-// retry-after-ms: a non-negative number of milliseconds (fractions allowed, as OpenAI sends).
+// retry-after-ms: a non-negative number of milliseconds (fractions allowed, as OpenAI sends),
+// at most kMaxRetryAfter.
 std::optional<std::chrono::milliseconds> parse_retry_after_ms(std::string_view value);
 
 // Full-jitter backoff: a delay drawn uniformly from [0, min(cap, base * 2^attempt)], attempt
@@ -138,7 +144,7 @@ std::chrono::nanoseconds backoff_delay(int attempt, std::chrono::nanoseconds bas
 // Lowercase hex HMAC-SHA256 of data under key.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 
-// Replaces every occurrence of each non-empty secret in s with "<redacted>".
+// Replaces every form (sluice/redact.hpp) of each secret in s with "<redacted>".
 std::string redact(std::string_view s, const std::vector<std::string>& secrets);
 
 }  // namespace sluice::http

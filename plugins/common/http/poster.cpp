@@ -14,6 +14,10 @@ DeliveryOptions delivery_options(const Config& config, std::string service) {
   d.max_retries = static_cast<int>(retries);
   d.backoff_base = config.duration("retry_backoff");
   d.backoff_max = config.duration("retry_backoff_max");
+  d.max_retry_wait = config.duration("max_retry_wait");
+  if (d.max_retry_wait.count() <= 0) {
+    throw OptionError("max_retry_wait", "must be positive, e.g. \"60s\"");
+  }
   d.client.ca_file = config.str("ca_file", "");
   d.client.insecure_skip_verify = config.flag("insecure_skip_verify");
   return d;
@@ -44,7 +48,7 @@ Poster::Poster(const Host& host, const Config& config, PostSetup setup)
     d.min_interval = config.duration("min_interval");
   }
   d.client.max_connections = setup.max_connections;
-  if (setup.url_is_secret) d.client.redact = {url_, url->target};
+  if (setup.url_is_secret) d.client.redact = {url_};
   for (auto& secret : setup.redact) d.client.redact.push_back(std::move(secret));
   Classifier classify = std::move(setup.classify);
   if (!classify) {

@@ -63,8 +63,9 @@ struct RetryOptionDefaults {
 };
 
 // clang-format off
-// timeout, max_retries, retry_backoff, retry_backoff_max (see delivery_options()).
-constexpr std::array<sluice_option_spec, 4> retry_options(RetryOptionDefaults d = {}) {
+// timeout, max_retries, retry_backoff, retry_backoff_max, max_retry_wait (see
+// delivery_options()).
+constexpr std::array<sluice_option_spec, 5> retry_options(RetryOptionDefaults d = {}) {
   return {{
       {.key = "timeout", .type = SLUICE_OPT_DURATION, .default_toml = "\"10s\"", .required = 0,
        .description = d.timeout_description, .choices = nullptr},
@@ -76,6 +77,11 @@ constexpr std::array<sluice_option_spec, 4> retry_options(RetryOptionDefaults d 
       {.key = "retry_backoff_max", .type = SLUICE_OPT_DURATION,
        .default_toml = d.retry_backoff_max, .required = 0,
        .description = "Longest backoff between retries", .choices = nullptr},
+      {.key = "max_retry_wait", .type = SLUICE_OPT_DURATION, .default_toml = "\"60s\"",
+       .required = 0,
+       .description = "Longest wait before one retry (the server's Retry-After or the "
+                      "backoff); an event that would wait longer goes to `errors` at once",
+       .choices = nullptr},
   }};
 }
 
@@ -92,7 +98,7 @@ constexpr std::array<sluice_option_spec, 2> tls_options() {
 
 // What a chat_webhook() Poster reads besides `url`: min_interval (its default a TOML duration
 // literal), then retry_options() and tls_options().
-constexpr std::array<sluice_option_spec, 7> chat_webhook_options(const char* min_interval) {
+constexpr std::array<sluice_option_spec, 8> chat_webhook_options(const char* min_interval) {
   const std::array<sluice_option_spec, 1> pacing = {{
       {.key = "min_interval", .type = SLUICE_OPT_DURATION, .default_toml = min_interval,
        .required = 0, .description = "Least time between two messages to the webhook",
@@ -102,16 +108,16 @@ constexpr std::array<sluice_option_spec, 7> chat_webhook_options(const char* min
 }
 // clang-format on
 
-// max_retries (checked not negative), retry_backoff, retry_backoff_max, ca_file and
-// insecure_skip_verify read into DeliveryOptions; `service` prefixes its messages. Throws
-// OptionError naming the option at fault.
+// max_retries (checked not negative), retry_backoff, retry_backoff_max, max_retry_wait
+// (checked positive), ca_file and insecure_skip_verify read into DeliveryOptions; `service`
+// prefixes its messages. Throws OptionError naming the option at fault.
 DeliveryOptions delivery_options(const Config& config, std::string service);
 
 // How a Poster delivers; the rest comes from the options.
 struct PostSetup {
   std::string service;  // prefixes error messages: "slack: HTTP 404: …"
   std::string content_type = "application/json";
-  // The URL embeds a token (chat webhooks): the URL and its path are kept out of every message.
+  // The URL embeds a token: the URL, its path and its query are kept out of every message.
   bool url_is_secret = false;
   // One request at a time in arrival order, the `min_interval` option apart.
   bool ordered = false;
@@ -136,6 +142,9 @@ class Poster {
   void post(Call call, std::string body, Headers headers = {});
   // The same with body as JSON text (invalid UTF-8 replaced, so any event text can be sent).
   void post(Call call, const Json& body);
+
+  // For the sink's flush: see Delivery::stop().
+  void stop() { delivery_->stop(); }
 
  private:
   std::string url_;

@@ -1,6 +1,7 @@
 // The `discord` sink: message building, Discord's 429 body and option checks (see discord.hpp).
 #include "discord.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -36,7 +37,9 @@ http::Verdict classify(const http::Response& r) {
     auto it = body.find("retry_after");
     if (it != body.end() && it->is_number() && std::isfinite(it->get<double>()) &&
         it->get<double>() >= 0) {
-      v.retry_after = std::chrono::nanoseconds(std::llround(it->get<double>() * 1e9));
+      // Capped as Retry-After is, so a huge float neither overflows nor reads as no wait.
+      const double seconds = std::min(it->get<double>(), double(http::kMaxRetryAfter.count()));
+      v.retry_after = std::chrono::nanoseconds(std::llround(seconds * 1e9));
     }
   }
   auto msg = body.find("message");

@@ -59,6 +59,8 @@ class DiscordSink final : public Sink {
   DiscordSink(const Host& host, const Config& config);
 
   void consume(Call call) override;
+  // On a stop: what waits to retry goes to `errors` (see http::Delivery::stop()).
+  void flush() override { poster_.stop(); }
 
  private:
   http::EventTemplate content_;

@@ -43,6 +43,8 @@ class SlackSink final : public Sink {
   SlackSink(const Host& host, const Config& config);
 
   void consume(Call call) override;
+  // On a stop: what waits to retry goes to `errors` (see http::Delivery::stop()).
+  void flush() override { poster_.stop(); }
 
  private:
   http::EventTemplate template_;

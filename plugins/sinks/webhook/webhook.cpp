@@ -34,14 +34,18 @@ http::Headers extra_headers(const Config& config) {
   return headers;
 }
 
-// What the webhook sink delivers with: max_connections at once, the secret kept out of messages.
-http::PostSetup setup(const Config& config, const std::string& secret) {
+// What the webhook sink delivers with: max_connections at once; the URL, the signing secret and
+// the headers' values (an Authorization header is a credential) kept out of messages.
+http::PostSetup setup(const Config& config, const std::string& secret,
+                      const http::Headers& headers) {
   const int64_t conns = config.i64("max_connections");
   if (conns < 1) throw OptionError("max_connections", "must be at least 1");
   http::PostSetup s;
   s.service = "webhook";
   s.max_connections = static_cast<size_t>(conns);
+  s.url_is_secret = true;
   s.redact = {secret};
+  for (const auto& [name, value] : headers) s.redact.push_back(value);
   return s;
 }
 
@@ -50,8 +54,8 @@ http::PostSetup setup(const Config& config, const std::string& secret) {
 WebhookSink::WebhookSink(const Host& host, const Config& config)
     : secret_(config.str("secret", "")),
       json_{.metadata = config.flag("metadata")},
-      poster_(host, config, setup(config, secret_)),
-      headers_(extra_headers(config)) {}
+      headers_(extra_headers(config)),
+      poster_(host, config, setup(config, secret_, headers_)) {}
 
 void WebhookSink::consume(Call call) {
   std::string body;

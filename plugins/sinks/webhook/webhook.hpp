@@ -1,8 +1,10 @@
 // The `webhook` sink: POSTs every event as a JSON object to a URL, optionally signed with
 // HMAC-SHA256, retrying timeouts, connection errors, 5xx and 429 (after Retry-After) with capped
-// full-jitter backoff. Other 4xx answers fail the event at once (kBadRequest, or kAuth for
-// 401/403). A call completes only once its request is answered for good; many are in flight at
-// once (the runtime's max_in_flight caps them).
+// full-jitter backoff, no single wait longer than max_retry_wait. Other 4xx answers fail the
+// event at once (kBadRequest, or kAuth for 401/403). A call completes only once its request is
+// answered for good; many are in flight at once (the runtime's max_in_flight caps them). The URL
+// (webhook URLs often embed a token), the signing secret and the extra headers' values are
+// secrets: never in a log line, an error or a metric, whatever the server echoes.
 #pragma once
 
 #include <array>
@@ -17,8 +19,10 @@ namespace sluice::webhook_sink {
 // clang-format off
 inline constexpr auto kOptions = http::option_list(
     std::to_array<sluice_option_spec>({
-        {.key = "url", .type = SLUICE_OPT_STRING, .default_toml = nullptr, .required = 1,
-         .description = "http:// or https:// URL the events are POSTed to", .choices = nullptr},
+        {.key = "url", .type = SLUICE_OPT_SECRET, .default_toml = nullptr, .required = 1,
+         .description = "http:// or https:// URL the events are POSTed to (a secret: its path "
+                        "and query never appear in logs or errors)",
+         .choices = nullptr},
         {.key = "headers", .type = SLUICE_OPT_TABLE, .default_toml = nullptr, .required = 0,
          .description = "Extra request headers, name = \"value\"", .choices = nullptr},
         {.key = "secret", .type = SLUICE_OPT_SECRET, .default_toml = nullptr, .required = 0,
@@ -48,12 +52,14 @@ class WebhookSink final : public Sink {
   WebhookSink(const Host& host, const Config& config);
 
   void consume(Call call) override;
+  // On a stop: what waits to retry goes to `errors` (see http::Delivery::stop()).
+  void flush() override { poster_.stop(); }
 
  private:
   std::string secret_;
   JsonOptions json_;
-  http::Poster poster_;
   http::Headers headers_;
+  http::Poster poster_;
 };
 
 }  // namespace sluice::webhook_sink

@@ -200,7 +200,8 @@ typedef struct sluice_plugin_descriptor {
   int (*run)(void* self, sluice_source_ctx* ctx, sluice_error* err);
   /* Processors and sinks. */
   void (*process)(void* self, sluice_call* call);
-  /* Sinks: called once when the input is drained, before destroy. May be NULL. */
+  /* Sinks: called once when the input is drained, before destroy; on a stop with calls still
+   * in flight, called then instead: end every wait (retries) and complete those calls. */
   void (*flush)(void* self);
 
   /* ABI 1.1. All kinds: called once per instance when the pipeline starts running, after every

@@ -367,7 +367,8 @@ class Sink {
   virtual ~Sink() = default;
   virtual void start() {}
   virtual void consume(Call call) = 0;
-  // Called once when the input is drained, before destruction.
+  // Called once when the input is drained, before destruction; on a stop with calls still in
+  // flight, called then instead: end every wait (retries) and complete those calls promptly.
   virtual void flush() {}
 };
 

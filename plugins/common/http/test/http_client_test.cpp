@@ -296,6 +296,42 @@ TEST(HttpHelpersTest, ParsesRetryAfterMs) {
   EXPECT_EQ(parse_retry_after_ms("abc"), std::nullopt);
 }
 
+TEST(HttpHelpersTest, ReadsAnAbsurdRetryAfterAsTheLongestWaitNotAsNone) {
+  using sluice::http::kMaxRetryAfter;
+  const std::chrono::milliseconds max = kMaxRetryAfter;
+  EXPECT_EQ(sluice::http::parse_retry_after("100000001"), max);
+  EXPECT_EQ(sluice::http::parse_retry_after("99999999999999999999999999"), max);
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);
+  EXPECT_EQ(sluice::http::parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), max);
+  EXPECT_EQ(sluice::http::parse_retry_after("Mon, 01 Jan 0001 00:00:00 GMT", now), 0ms);
+  EXPECT_EQ(sluice::http::parse_retry_after_ms("1e15"), max);
+}
+
+TEST(HttpHelpersTest, RedactsEveryFormOfASecretUrl) {
+  const std::string url =
+      "https://hooks.example.com/services/T000/B000/XXXXSECRETTOKEN0042?key=QQQQSECRETVALUE77";
+  const std::vector<std::string> secrets = {url};
+  auto redact = [&](const std::string& s) { return sluice::http::redact(s, secrets); };
+  EXPECT_EQ(redact("posting to " + url + " failed"), "posting to <redacted> failed");
+  // The path with its query, the path alone, the query alone.
+  EXPECT_EQ(redact("no route for /services/T000/B000/XXXXSECRETTOKEN0042?key=QQQQSECRETVALUE77"),
+            "no route for <redacted>");
+  EXPECT_EQ(redact("no route for /services/T000/B000/XXXXSECRETTOKEN0042."),
+            "no route for <redacted>.");
+  EXPECT_EQ(redact("bad query key=QQQQSECRETVALUE77"), "bad query <redacted>");
+  // A long segment or query value on its own is a token.
+  EXPECT_EQ(redact("unknown token XXXXSECRETTOKEN0042"), "unknown token <redacted>");
+  EXPECT_EQ(redact("unknown key QQQQSECRETVALUE77"), "unknown key <redacted>");
+  // %-encoded (either case) and JSON-escaped.
+  EXPECT_EQ(redact("path=%2Fservices%2FT000%2FB000%2FXXXXSECRETTOKEN0042"), "path=<redacted>");
+  EXPECT_EQ(redact("path=%2fservices%2fT000%2fB000%2fXXXXSECRETTOKEN0042"), "path=<redacted>");
+  EXPECT_EQ(redact(R"({"url":"https:\/\/hooks.example.com\/services\/T000\/B000\/)"
+                   R"(XXXXSECRETTOKEN0042?key=QQQQSECRETVALUE77"})"),
+            R"({"url":"<redacted>"})");
+  // Short values and short segments mask nothing: they would mask ordinary text.
+  EXPECT_EQ(sluice::http::redact("abc services", {"abc", "https://h/services"}), "abc services");
+}
+
 TEST(HttpHelpersTest, BackoffIsCappedExponentialWithFullJitter) {
   using sluice::http::backoff_delay;
   EXPECT_EQ(backoff_delay(0, 100ms, 10s, 0.5), 50ms);

@@ -155,6 +155,26 @@ TEST(DiscordSinkTest, GivesUpOnPersistent429WithTheRetryHint) {
   EXPECT_EQ(r.outcome.retry_after_ns, 5'000'000);
 }
 
+TEST(DiscordSinkTest, ARetryAfterLongerThanMaxRetryWaitFailsAtOnce) {
+  HttpTestServer server;
+  server.enqueue(Reply::json(429, R"({"message": "rate limited", "retry_after": 86400.5})"));
+  server.enqueue(Reply::json(429, R"({"message": "rate limited", "retry_after": 1e300})"));
+  PluginHarness sink("sink", "discord", options(server));
+  auto first = sink.process(liquidation());
+  EXPECT_EQ(first.outcome.status, Status::kRateLimited);
+  EXPECT_EQ(first.outcome.message,
+            "discord: HTTP 429: rate limited; the server asked to wait 86400.5 s, more than "
+            "max_retry_wait (60 s)");
+  // An absurd float is capped, not overflowed into a negative (or no) wait. (A sink of its
+  // own: the first one keeps its webhook paused for the day it was asked to.)
+  PluginHarness other("sink", "discord", options(server));
+  auto second = other.process(liquidation());
+  EXPECT_EQ(second.outcome.status, Status::kRateLimited);
+  EXPECT_NE(second.outcome.message.find("asked to wait 100000000 s"), std::string::npos)
+      << second.outcome.message;
+  EXPECT_EQ(server.request_count(), 2u);
+}
+
 TEST(DiscordSinkTest, KeepsTheWebhookTokenOutOfErrorsAndLogs) {
   uint16_t port;
   {

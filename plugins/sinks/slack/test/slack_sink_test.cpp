@@ -1,15 +1,18 @@
 // Tests of the `slack` sink through the real loader and host, against the scripted HTTP test
 // server: the exact message, Slack escaping, 429 Retry-After without loss or duplicates, 5xx
-// retries, permanent failures with Slack's error text, pacing, and the secret webhook URL.
+// retries, permanent failures with Slack's error text, pacing, the secret webhook URL (also when
+// the server echoes it), max_retry_wait and a stop while a retry waits.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http_test_server.hpp"
 #include "plugin_harness.hpp"
+#include "sink_pipeline.hpp"
 
 namespace {
 
@@ -188,6 +191,91 @@ TEST(SlackSinkTest, KeepsTheWebhookTokenOutOfErrorsAndLogs) {
   for (const auto& line : sink.logs()) {
     EXPECT_EQ(line.message.find("SECRETTOKEN"), std::string::npos) << line.message;
   }
+}
+
+// A webhook URL with a token in its path and its query, echoed by the server in its error page
+// raw, %-encoded and JSON-escaped: none of it reaches the outcome, a log line, a dead letter or
+// the metrics.
+constexpr const char* kSecretUrlPath =
+    "/services/T0001/B0002/SECRETPATHTOKEN99?key=SECRETQUERYKEY99";
+const std::vector<std::string> kSecretParts = {"SECRETPATHTOKEN99", "SECRETQUERYKEY99",
+                                               "T0001%2FB0002", "T0001\\/B0002"};
+
+void expect_no_secret(const std::string& text, const std::string& where) {
+  for (const auto& part : kSecretParts) {
+    EXPECT_EQ(text.find(part), std::string::npos) << where << " carries '" << part << "'";
+  }
+}
+
+Reply echo(const sluice::testing::RecordedRequest& req) {
+  return Reply::text(404, sluice::testing::echo_page(req.target));
+}
+
+TEST(SlackSinkTest, KeepsAnEchoedWebhookUrlOutOfErrorsLogsAndMetrics) {
+  HttpTestServer server;
+  server.set_handler(echo);
+  PluginHarness sink("sink", "slack",
+                     "url = \"" + server.url(kSecretUrlPath) + "\"\nmin_interval = \"0s\"");
+  auto r = sink.process(liquidation());
+  EXPECT_EQ(r.outcome.status, Status::kBadRequest);
+  EXPECT_NE(r.outcome.message.find("slack: HTTP 404: no route for <redacted> (<redacted>)"),
+            std::string::npos)
+      << r.outcome.message;
+  expect_no_secret(r.outcome.message, "the outcome");
+  ASSERT_FALSE(sink.logs().empty());
+  for (const auto& line : sink.logs()) expect_no_secret(line.message, "the log");
+  expect_no_secret(sink.prometheus(), "the metrics");
+}
+
+TEST(SlackSinkTest, KeepsAnEchoedWebhookUrlOutOfDeadLettersInAPipeline) {
+  HttpTestServer server;
+  server.set_handler(echo);
+  auto run = sluice::testing::run_sink_pipeline(
+      "slack", "url = \"" + server.url(kSecretUrlPath) + "\"\nmin_interval = \"0s\"");
+  ASSERT_EQ(run.dead.size(), 1u) << run.logs;
+  EXPECT_EQ(run.dead[0]["_sluice"]["attrs"]["error.class"], "bad_request");
+  expect_no_secret(run.dead[0].dump(), "the dead letter");
+  expect_no_secret(run.logs, "the log");
+  expect_no_secret(run.metrics, "the metrics");
+}
+
+TEST(SlackSinkTest, A429LongerThanMaxRetryWaitFailsItAndWhatQueuesBehindIt) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "rate_limited", {{"Retry-After", "600"}}));
+  PluginHarness sink("sink", "slack", options(server, "max_retry_wait = \"10s\""));
+  auto results = sink.process_all({liquidation("BTCUSDT"), liquidation("ETHUSDT")});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].outcome.status, Status::kRateLimited);
+  EXPECT_EQ(results[0].outcome.message,
+            "slack: HTTP 429: rate_limited; the server asked to wait 600 s, more than "
+            "max_retry_wait (10 s)");
+  // The webhook is paused for 600 s: the next message is not sent into the pause either.
+  EXPECT_EQ(results[1].outcome.status, Status::kRateLimited);
+  EXPECT_NE(results[1].outcome.message.find("slack: the server asked to pause for "),
+            std::string::npos)
+      << results[1].outcome.message;
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(SlackSinkTest, FlushFailsWhatWaitsToRetryOrQueuesBehindIt) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "rate_limited", {{"Retry-After", "30"}}));
+  PluginHarness sink("sink", "slack", options(server));
+  std::thread stopper([&] {
+    ASSERT_TRUE(server.wait_for_requests(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    sink.flush();
+  });
+  auto results =
+      sink.process_all({liquidation("BTCUSDT"), liquidation("ETHUSDT")}, std::chrono::seconds(20));
+  stopper.join();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].outcome.status, Status::kCancelled);
+  EXPECT_EQ(results[0].outcome.message,
+            "slack: HTTP 429: rate_limited; stopped while waiting to retry");
+  EXPECT_EQ(results[1].outcome.status, Status::kCancelled);
+  EXPECT_EQ(results[1].outcome.message, "slack: stopped before the event was delivered");
+  EXPECT_EQ(server.request_count(), 1u);
 }
 
 TEST(SlackSinkTest, RejectsAMalformedTemplate) {

@@ -3,14 +3,18 @@
 // events in flight without loss or duplicates, HTTPS with a private CA, and option errors.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http_client.hpp"
 #include "http_test_server.hpp"
 #include "plugin_harness.hpp"
+#include "sink_pipeline.hpp"
 
 namespace {
 
@@ -21,6 +25,8 @@ using sluice::testing::make_event;
 using sluice::testing::PluginHarness;
 using sluice::testing::RecordedRequest;
 using sluice::testing::Reply;
+using sluice::testing::run_sink_pipeline;
+using sluice::testing::SinkPipelineRun;
 
 constexpr const char* kPath = "/hook";
 
@@ -219,6 +225,178 @@ TEST(WebhookSinkTest, RejectsBadOptions) {
                       "option 'max_retries': must not be negative");
   expect_option_error("url = \"https://example.com\"\nca_file = \"/nonexistent.pem\"",
                       "option 'ca_file': cannot load CA file '/nonexistent.pem'");
+  expect_option_error("url = \"http://example.com\"\nmax_retry_wait = \"0s\"",
+                      "option 'max_retry_wait': must be positive");
+}
+
+// --- max_retry_wait: no wait longer than it, whatever the server asks ---
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(WebhookSinkTest, A429AskingToWaitLongerThanMaxRetryWaitFailsAtOnce) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "slow down", {{"Retry-After", "3600"}}));
+  PluginHarness sink("sink", "webhook", options(server));
+  auto r = sink.process(liquidation());
+  EXPECT_EQ(r.outcome.status, Status::kRateLimited);
+  EXPECT_EQ(r.outcome.message,
+            "webhook: HTTP 429: slow down; the server asked to wait 3600 s, more than "
+            "max_retry_wait (60 s)");
+  EXPECT_EQ(r.outcome.retry_after_ns, 3600'000'000'000);
+  EXPECT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(sink.counter("sink_drops_total"), 1);
+}
+
+TEST(WebhookSinkTest, ARetryAfterDateBeyondMaxRetryWaitFailsAtOnce) {
+  // Two days ahead, as an HTTP date.
+  const std::time_t at = std::time(nullptr) + 2 * 86400;
+  std::tm tm{};
+  gmtime_r(&at, &tm);
+  char date[64];
+  std::strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "", {{"Retry-After", date}}));
+  PluginHarness sink("sink", "webhook", options(server, "max_retry_wait = \"1h\""));
+  auto r = sink.process(liquidation());
+  EXPECT_EQ(r.outcome.status, Status::kRateLimited);
+  EXPECT_TRUE(contains(r.outcome.message, "more than max_retry_wait (3600 s)"))
+      << r.outcome.message;
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(WebhookSinkTest, AnAbsurdRetryAfterIsNotMistakenForNone) {
+  // Beyond what the parser takes literally: read as its maximum, so refused, not retried soon.
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "", {{"Retry-After", "99999999999999999999999"}}));
+  PluginHarness sink("sink", "webhook", options(server));
+  auto r = sink.process(liquidation());
+  EXPECT_EQ(r.outcome.status, Status::kRateLimited);
+  EXPECT_TRUE(contains(r.outcome.message, "the server asked to wait 100000000 s"))
+      << r.outcome.message;
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(WebhookSinkTest, ABackoffLongerThanMaxRetryWaitFailsAtOnce) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(503, "busy"));
+  // A backoff of up to 1000 h (full jitter): only the cap lets this test finish.
+  PluginHarness sink("sink", "webhook",
+                     options(server,
+                             "retry_backoff = \"1000h\"\nretry_backoff_max = \"1000h\"\n"
+                             "max_retry_wait = \"1s\""));
+  auto r = sink.process(liquidation());
+  EXPECT_EQ(r.outcome.status, Status::kServerError);
+  EXPECT_TRUE(contains(r.outcome.message, "webhook: HTTP 503: busy; the next retry would wait "))
+      << r.outcome.message;
+  EXPECT_TRUE(contains(r.outcome.message, "s, more than max_retry_wait (1 s)"))
+      << r.outcome.message;
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(WebhookSinkTest, AWaitWithinMaxRetryWaitIsWaitedOut) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "slow down", {{"Retry-After", "1"}}));
+  PluginHarness sink("sink", "webhook", options(server, "max_retry_wait = \"2s\""));
+  auto r = sink.process(liquidation());
+  EXPECT_TRUE(r.outcome.ok()) << r.outcome.message;
+  EXPECT_EQ(server.request_count(), 2u);
+}
+
+// --- a stop ends every retry wait: the event fails (to `errors`), it never vanishes ---
+
+TEST(WebhookSinkTest, FlushFailsAnEventWaitingToRetry) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "slow down", {{"Retry-After", "30"}}));
+  PluginHarness sink("sink", "webhook", options(server));
+  std::thread stopper([&] {
+    ASSERT_TRUE(server.wait_for_requests(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the 429 is being waited out
+    sink.flush();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto r = sink.process(liquidation(), std::chrono::seconds(20));
+  const auto took = std::chrono::steady_clock::now() - start;
+  stopper.join();
+  EXPECT_EQ(r.outcome.status, Status::kCancelled);
+  EXPECT_EQ(r.outcome.message, "webhook: HTTP 429: slow down; stopped while waiting to retry");
+  EXPECT_LT(took, std::chrono::seconds(15));  // not the 30 s the server asked for
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(WebhookSinkTest, StoppingThePipelineSendsAnEventWaitingToRetryToErrors) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(429, "slow down", {{"Retry-After", "30"}}));
+  SinkPipelineRun run = run_sink_pipeline(
+      "webhook", "url = \"" + server.url(kPath) + "\"", [&](sluice::core::Pipeline& p) {
+        ASSERT_TRUE(server.wait_for_requests(1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        p.stop();
+      });
+  ASSERT_EQ(run.dead.size(), 1u) << run.logs;
+  const auto& attrs = run.dead[0]["_sluice"]["attrs"];
+  EXPECT_EQ(attrs["error.class"], "cancelled");
+  EXPECT_EQ(attrs["error.message"], "webhook: HTTP 429: slow down; stopped while waiting to retry");
+  EXPECT_EQ(attrs["error.node"], "out");
+  EXPECT_LT(run.took, std::chrono::seconds(15));  // not the 30 s the server asked for
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+// --- secrets: whatever the server echoes, no log, dead letter or metric carries them ---
+
+constexpr const char* kSecretPath =
+    "/hooks/T000/B000/XXXXSECRETPATHTOKEN42?token=QQQQSECRETQUERY42";
+const std::vector<std::string> kSecretParts = {"XXXXSECRETPATHTOKEN42", "QQQQSECRETQUERY42",
+                                               "T000%2FB000", "Bearer-SECRETHEADER",
+                                               "SIGNINGSECRET"};
+
+void expect_no_secret(const std::string& text, const std::string& where) {
+  for (const auto& part : kSecretParts) {
+    EXPECT_FALSE(contains(text, part)) << where << " carries '" << part << "':\n" << text;
+  }
+}
+
+std::string echoing_options(const HttpTestServer& server) {
+  return "url = \"" + server.url(kSecretPath) +
+         "\"\nsecret = \"SIGNINGSECRET\"\nmax_retries = 0\n"
+         "headers = { Authorization = \"Bearer-SECRETHEADER\" }";
+}
+
+// Echoes the target and the request's headers in a 404 page, as a careless server does.
+Reply echo(const RecordedRequest& req) {
+  std::string page = sluice::testing::echo_page(req.target);
+  for (const auto& [name, value] : req.headers) page += " " + name + ": " + value;
+  return Reply::text(404, page);
+}
+
+TEST(WebhookSinkTest, SecretsEchoedByTheServerStayOutOfMessagesLogsAndMetrics) {
+  HttpTestServer server;
+  server.set_handler(echo);
+  PluginHarness sink("sink", "webhook", echoing_options(server));
+  auto r = sink.process(liquidation());
+  EXPECT_EQ(r.outcome.status, Status::kBadRequest);
+  EXPECT_TRUE(contains(r.outcome.message, "webhook: HTTP 404: no route for <redacted>"))
+      << r.outcome.message;
+  expect_no_secret(r.outcome.message, "the outcome");
+  std::string logs;
+  for (const auto& line : sink.logs()) logs += line.message + "\n";
+  EXPECT_FALSE(logs.empty());
+  expect_no_secret(logs, "the log");
+  expect_no_secret(sink.prometheus(), "the metrics");
+}
+
+TEST(WebhookSinkTest, SecretsEchoedByTheServerStayOutOfDeadLettersInAPipeline) {
+  HttpTestServer server;
+  server.set_handler(echo);
+  SinkPipelineRun run = run_sink_pipeline("webhook", echoing_options(server));
+  EXPECT_EQ(server.request_count(), 1u);
+  ASSERT_EQ(run.dead.size(), 1u) << run.logs;
+  const std::string message = run.dead[0]["_sluice"]["attrs"]["error.message"];
+  EXPECT_TRUE(contains(message, "HTTP 404: no route for ")) << message;
+  expect_no_secret(run.dead[0].dump(), "the dead letter");
+  expect_no_secret(run.logs, "the log");
+  expect_no_secret(run.metrics, "the metrics");
 }
 
 }  // namespace
