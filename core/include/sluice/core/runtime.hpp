@@ -82,6 +82,7 @@ class Pipeline {
   RunOptions options_;
   MetricsRegistry metrics_;
   std::unique_ptr<SettingsStore> settings_;
+  std::unique_ptr<NodeStateStore> node_state_;  // after settings_: it refers to it
   void* zmq_ctx_ = nullptr;
   std::vector<std::unique_ptr<Stage>> stages_;
   std::atomic<bool> stopping_{false};
