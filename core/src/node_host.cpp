@@ -1,4 +1,5 @@
-// Host services behind the plugin ABI, and child-processor calls for composites.
+// Host services behind the plugin ABI (logging, settings, metrics, node state), and
+// child-processor calls for composites.
 #include "sluice/core/node_host.hpp"
 
 #include <algorithm>
@@ -112,6 +113,8 @@ NodeHost::NodeHost(const HostServices& services, const NodeSpec& node, NodeMetri
   host_.child_count = &child_count_cb;
   host_.child_name = &child_name_cb;
   host_.child_process = &child_process_cb;
+  host_.state_get = &state_get_cb;
+  host_.state_commit = &state_commit_cb;
 }
 
 std::string NodeHost::redact(std::string msg) const {
@@ -155,6 +158,61 @@ int NodeHost::setting_set_cb(void* ctx, const char* name, const char* value_json
     return -1;
   }
   self->logger_->info("setting '{}' changed to {}", name, v.dump());
+  return 0;
+}
+
+int64_t NodeHost::state_get_cb(void* ctx, const char* key, uint8_t* buf, size_t cap) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.node_state == nullptr || key == nullptr) return -1;
+  try {
+    auto v = self->services_.node_state->get(self->node_name_, key);
+    if (!v) return -1;
+    if (v->size() <= cap && !v->empty()) std::memcpy(buf, v->data(), v->size());
+    return static_cast<int64_t>(v->size());
+  } catch (const std::exception& e) {
+    self->logger_->error("cannot read node state '{}': {}", key, e.what());
+    return -2;
+  }
+}
+
+int NodeHost::state_commit_cb(void* ctx, const sluice_state_write* writes, size_t write_count,
+                              const sluice_setting_write* settings, size_t setting_count,
+                              char* err, size_t err_cap) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  auto fail = [&](const std::string& msg) {
+    if (err != nullptr && err_cap > 0) {
+      size_t n = std::min(msg.size(), err_cap - 1);
+      std::memcpy(err, msg.data(), n);
+      err[n] = '\0';
+    }
+    return 1;
+  };
+  if (self->services_.node_state == nullptr) return fail("this host keeps no node state");
+  std::vector<NodeStateStore::Write> w;
+  w.reserve(write_count);
+  for (size_t i = 0; i < write_count; ++i) {
+    const sluice_state_write& x = writes[i];
+    if (x.key == nullptr || x.key[0] == '\0') return fail("a node state key must not be empty");
+    std::optional<std::string> value;
+    if (x.value != nullptr) value.emplace(reinterpret_cast<const char*>(x.value), x.value_size);
+    w.push_back({x.key, std::move(value)});
+  }
+  std::vector<NodeStateStore::SettingWrite> s;
+  s.reserve(setting_count);
+  for (size_t i = 0; i < setting_count; ++i) {
+    const char* name = settings[i].name != nullptr ? settings[i].name : "";
+    auto v = nlohmann::json::parse(settings[i].value_json != nullptr ? settings[i].value_json : "",
+                                   nullptr, false);
+    if (v.is_discarded()) return fail(fmt::format("setting '{}': value is not JSON", name));
+    s.push_back({name, std::move(v)});
+  }
+  std::string e = self->services_.node_state->commit(self->node_name_, w, s);
+  if (!e.empty()) {
+    e = self->redact(e);
+    self->logger_->warn("node state not written: {}", e);
+    return fail(e);
+  }
+  for (const auto& c : s) self->logger_->info("setting '{}' changed to {}", c.name, c.value.dump());
   return 0;
 }
 

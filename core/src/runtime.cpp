@@ -117,7 +117,9 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
     }
   }
   settings_ = std::make_unique<SettingsStore>(spec_.state_dir, spec_.settings);
-  HostServices services{spec_.name, spec_.state_dir, settings_.get(), &metrics_};
+  node_state_ = std::make_unique<NodeStateStore>(spec_.state_dir, settings_.get());
+  HostServices services{spec_.name, spec_.state_dir, settings_.get(), &metrics_,
+                        node_state_.get()};
 
   std::vector<std::string> local = local_nodes();
   std::vector<Diagnostic> refused;

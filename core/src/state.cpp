@@ -1,5 +1,5 @@
-// SQLite-backed settings store: values checked against their declared type and bounds, saved
-// before they are acknowledged, and re-read when another process changed them.
+// SQLite-backed settings store (values checked against their declared type and bounds, saved
+// before they are acknowledged, re-read when another process changed them) and per-node state.
 #include "sluice/core/state.hpp"
 
 #include <sqlite3.h>
@@ -194,6 +194,196 @@ void SettingsStore::refresh() {
   }
   sqlite3_finalize(st);
   if (v != data_version_) load_persisted();
+}
+
+namespace {
+
+// A prepared statement that finalizes itself.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(fmt::format("state database: {}", sqlite3_errmsg(db)));
+    }
+  }
+  ~Statement() { sqlite3_finalize(st_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::string_view text) {
+    sqlite3_bind_text(st_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind_blob(int i, std::string_view bytes) {
+    // A zero-length blob must not bind as NULL (the column is NOT NULL).
+    sqlite3_bind_blob(st_, i, bytes.empty() ? "" : bytes.data(), static_cast<int>(bytes.size()),
+                      SQLITE_TRANSIENT);
+    return *this;
+  }
+  // True for a row, false when done; throws on an error.
+  bool step() {
+    int rc = sqlite3_step(st_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw std::runtime_error(fmt::format("state database: {}", sqlite3_errmsg(db_)));
+  }
+  std::string column_blob(int i) const {
+    const void* p = sqlite3_column_blob(st_, i);
+    int n = sqlite3_column_bytes(st_, i);
+    return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
+  }
+  std::string column_text(int i) const {
+    const unsigned char* p = sqlite3_column_text(st_, i);
+    return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* st_ = nullptr;
+};
+
+constexpr const char* kNowNs = "CAST(strftime('%s','now') AS INTEGER) * 1000000000";
+
+}  // namespace
+
+NodeStateStore::NodeStateStore(SettingsStore* settings) : settings_(settings) {}
+
+NodeStateStore::NodeStateStore(const std::string& state_dir, SettingsStore* settings)
+    : settings_(settings) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  std::string path = (std::filesystem::path(state_dir) / "state.db").string();
+  if (ec) {
+    throw std::runtime_error(
+        fmt::format("cannot create state directory {}: {}", state_dir, ec.message()));
+  }
+  if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw std::runtime_error(fmt::format("cannot open state database {}: {}", path, msg));
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  try {
+    exec(db_, "PRAGMA journal_mode=WAL");
+    // A committed command must survive a power loss, not only a crash of the process.
+    exec(db_, "PRAGMA synchronous=FULL");
+    exec(db_,
+         "CREATE TABLE IF NOT EXISTS node_state (node TEXT NOT NULL, key TEXT NOT NULL, "
+         "value BLOB NOT NULL, updated_ns INTEGER NOT NULL, PRIMARY KEY (node, key))");
+  } catch (const std::runtime_error& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw std::runtime_error(fmt::format("{} ({})", e.what(), path));
+  }
+}
+
+NodeStateStore::~NodeStateStore() {
+  if (db_ != nullptr) sqlite3_close(db_);
+}
+
+std::optional<std::string> NodeStateStore::get(const std::string& node,
+                                               const std::string& key) const {
+  std::lock_guard lock(mu_);
+  if (db_ == nullptr) {
+    auto it = memory_.find({node, key});
+    if (it == memory_.end()) return std::nullopt;
+    return it->second;
+  }
+  Statement st(db_, "SELECT value FROM node_state WHERE node = ?1 AND key = ?2");
+  st.bind(1, node).bind(2, key);
+  if (!st.step()) return std::nullopt;
+  return st.column_blob(0);
+}
+
+std::map<std::string, std::string> NodeStateStore::all(const std::string& node) const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::string> out;
+  if (db_ == nullptr) {
+    for (const auto& [k, v] : memory_) {
+      if (k.first == node) out[k.second] = v;
+    }
+    return out;
+  }
+  Statement st(db_, "SELECT key, value FROM node_state WHERE node = ?1");
+  st.bind(1, node);
+  while (st.step()) out[st.column_text(0)] = st.column_blob(1);
+  return out;
+}
+
+std::string NodeStateStore::commit(const std::string& node, const std::vector<Write>& writes,
+                                   const std::vector<SettingWrite>& settings) {
+  if (!settings.empty() && settings_ == nullptr) {
+    return "this pipeline has no settings to change";
+  }
+  for (const SettingWrite& s : settings) {
+    std::string err = settings_->check(s.name, s.value);
+    if (!err.empty()) return err;
+  }
+  std::lock_guard lock(mu_);
+  if (db_ != nullptr) {
+    std::string err = commit_db(node, writes, settings);
+    if (!err.empty()) return err;
+  } else {
+    for (const Write& w : writes) {
+      if (w.value) {
+        memory_[{node, w.key}] = *w.value;
+      } else {
+        memory_.erase({node, w.key});
+      }
+    }
+  }
+  if (!settings.empty()) {
+    if (db_ != nullptr && settings_->persistent()) {
+      // The settings store reads what this connection committed (PRAGMA data_version moved).
+      settings_->refresh();
+    } else {
+      for (const SettingWrite& s : settings) settings_->set(s.name, s.value);
+    }
+  }
+  return {};
+}
+
+std::string NodeStateStore::commit_db(const std::string& node, const std::vector<Write>& writes,
+                                      const std::vector<SettingWrite>& settings) {
+  try {
+    exec(db_, "BEGIN IMMEDIATE");
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  try {
+    const std::string upsert =
+        fmt::format("INSERT INTO node_state(node, key, value, updated_ns) VALUES(?1, ?2, ?3, {}) "
+                    "ON CONFLICT(node, key) DO UPDATE SET value = excluded.value, "
+                    "updated_ns = excluded.updated_ns",
+                    kNowNs);
+    for (const Write& w : writes) {
+      if (w.value) {
+        Statement st(db_, upsert.c_str());
+        st.bind(1, node).bind(2, w.key).bind_blob(3, *w.value);
+        st.step();
+      } else {
+        Statement st(db_, "DELETE FROM node_state WHERE node = ?1 AND key = ?2");
+        st.bind(1, node).bind(2, w.key);
+        st.step();
+      }
+    }
+    const std::string setting_upsert =
+        fmt::format("INSERT INTO settings(name, value, updated_ns) VALUES(?1, ?2, {}) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value, "
+                    "updated_ns = excluded.updated_ns",
+                    kNowNs);
+    for (const SettingWrite& s : settings) {
+      Statement st(db_, setting_upsert.c_str());
+      st.bind(1, s.name).bind(2, s.value.dump());
+      st.step();
+    }
+    exec(db_, "COMMIT");
+  } catch (const std::runtime_error& e) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e.what();
+  }
+  return {};
 }
 
 }  // namespace sluice::core

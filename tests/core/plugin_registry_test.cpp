@@ -80,7 +80,8 @@ TEST(PluginRegistry, InstanceKeepsLibraryLoadedAfterRegistryIsGone) {
 
 // A plugin built against ABI 1.0 has a descriptor that ends before `start` (1.1): it loads, its
 // instances start (nothing to call; under AddressSanitizer a read past its descriptor would be
-// reported) and it runs in a pipeline.
+// reported) and it runs in a pipeline. The host it gets is of minor 2 (node state appended to
+// sluice_host): the plugin uses it through the 1.0 layout, whose members kept their places.
 TEST(PluginRegistry, LoadsAndRunsAPluginOfAnOlderAbiMinorThatHasNoStartHook) {
   PluginRegistry reg;
   ASSERT_EQ(reg.load_file(kTestPlugins + "/processor_test_old_minor.so"), "");
@@ -93,8 +94,14 @@ TEST(PluginRegistry, LoadsAndRunsAPluginOfAnOlderAbiMinorThatHasNoStartHook) {
   node.name = "old";
   node.type = "test_old_minor";
   spec.nodes.push_back(node);
-  auto inst =
-      NodeInstance::create(spec, spec.nodes[0], reg, HostServices{"t", "", nullptr, nullptr});
+  MetricsRegistry metrics;
+  SettingsStore settings(std::vector<SettingSpec>{});
+  NodeStateStore state(&settings);
+  auto inst = NodeInstance::create(spec, spec.nodes[0], reg,
+                                   HostServices{"t", "", &settings, &metrics, &state});
+  EXPECT_EQ(SLUICE_ABI_MINOR, 2);
+  EXPECT_EQ(inst->host().raw()->abi_minor, 2u);
+  EXPECT_EQ(metrics.counter_value("old", "old_minor_created_total"), 1);
   inst->start(spec);
   EXPECT_TRUE(inst->started());
 

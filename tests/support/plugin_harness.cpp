@@ -64,6 +64,7 @@ struct PluginHarness::Impl : Executor {
   PipelineSpec spec;
   MetricsRegistry metrics;
   std::unique_ptr<SettingsStore> settings;
+  std::unique_ptr<NodeStateStore> node_state;
   std::unique_ptr<NodeInstance> node;
   std::shared_ptr<CaptureSink> capture = std::make_shared<CaptureSink>();
   std::string state_dir;
@@ -132,7 +133,6 @@ PluginHarness::PluginHarness(const std::string& kind, const std::string& type,
   impl_->spec.name = "test";
   impl_->spec.nodes.push_back(node);
   for (auto& [k, v] : opts.settings.items()) impl_->spec.settings.push_back({k, v, {}});
-  impl_->settings = std::make_unique<SettingsStore>(impl_->spec.settings);
   if (opts.state_dir.empty()) {
     char tmpl[] = "/tmp/sluice-harness-XXXXXX";
     impl_->state_dir = mkdtemp(tmpl);
@@ -141,10 +141,15 @@ PluginHarness::PluginHarness(const std::string& kind, const std::string& type,
     impl_->state_dir = opts.state_dir;
   }
   impl_->spec.state_dir = impl_->state_dir;
+  // The pipeline's state database, as `sluice run` opens it: a harness made again on the same
+  // state_dir sees what the previous one committed, as a restarted pipeline does.
+  impl_->settings = std::make_unique<SettingsStore>(impl_->state_dir, impl_->spec.settings);
+  impl_->node_state = std::make_unique<NodeStateStore>(impl_->state_dir, impl_->settings.get());
   // Capture this node's log lines as well as printing them.
   auto logger = make_logger("test.test");
   logger->sinks().push_back(impl_->capture);
-  HostServices services{"test", impl_->state_dir, impl_->settings.get(), &impl_->metrics};
+  HostServices services{"test", impl_->state_dir, impl_->settings.get(), &impl_->metrics,
+                        impl_->node_state.get()};
   try {
     impl_->node =
         NodeInstance::create(impl_->spec, impl_->spec.nodes.front(), impl_->registry, services);
@@ -297,6 +302,10 @@ void PluginHarness::set_setting(const std::string& name, const nlohmann::json& v
 
 nlohmann::json PluginHarness::setting(const std::string& name) const {
   return impl_->settings->get(name).value_or(nlohmann::json());
+}
+
+std::optional<std::string> PluginHarness::node_state(const std::string& key) const {
+  return impl_->node_state->get("test", key);
 }
 
 std::vector<LogLine> PluginHarness::logs() const { return impl_->capture->lines(); }

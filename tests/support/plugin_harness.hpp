@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,7 +40,9 @@ struct LogLine {
 };
 
 struct HarnessOptions {
-  std::string state_dir;                               // default: a fresh temporary directory
+  // The pipeline's state directory (settings and node state live in its state.db); default: a
+  // fresh temporary directory, removed with the harness.
+  std::string state_dir;
   nlohmann::json settings = nlohmann::json::object();  // [settings] name → value
   std::map<std::string, std::string> env;              // ${VAR} values for the options text
   // Calls the plugin's start hook once it is created, as `sluice run` does. false: create only,
@@ -78,6 +81,8 @@ class PluginHarness {
   // Host-side state the plugin sees.
   void set_setting(const std::string& name, const nlohmann::json& value);
   nlohmann::json setting(const std::string& name) const;
+  // The node's state (ABI 1.2) under a key, as the plugin committed it; nullopt when absent.
+  std::optional<std::string> node_state(const std::string& key) const;
   std::vector<LogLine> logs() const;
   // Sum of counter_add() calls for a name (all labels), 0 if none.
   double counter(const std::string& name) const;

@@ -1,11 +1,8 @@
-// The `telegram` sink's bot: getUpdates long polling, commands, the mute button, /stats and the
-// persisted offset and mutes (see bot.hpp).
+// The `telegram` sink's bot: getUpdates long polling, commands, the mute button, /stats, and
+// the offset, mutes and outbox in the node state, committed with each update (see bot.hpp).
 #include "bot.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -36,8 +33,16 @@ constexpr std::chrono::seconds kRefusalInterval{30};
 // Attempts of one reply (429, 5xx and network errors retry) and the longest retry_after taken.
 constexpr int kReplyAttempts = 3;
 constexpr std::chrono::seconds kMaxReplyWait{60};
+// How long a stop waits for the outcome of replies in flight before cancelling them.
+constexpr std::chrono::seconds kStopReplyWait{2};
 // Telegram's limit for callback_data.
 constexpr size_t kMaxCallbackData = 64;
+// Node state keys: the next update id to fetch (decimal), the mutes (JSON object symbol → until
+// in ms since the epoch) and the replies committed but not yet delivered (JSON object update id
+// → {method, body}).
+constexpr const char* kOffsetKey = "offset";
+constexpr const char* kMutesKey = "mutes";
+constexpr const char* kOutboxKey = "outbox";
 
 constexpr std::string_view kHelp =
     "/stats \xE2\x80\x94 alerts and volume per symbol, latency\n"
@@ -251,7 +256,11 @@ std::optional<std::string> mute_callback_data(std::string_view symbol) {
 
 Bot::Bot(const Host& host, BotOptions options)
     : host_(host), opts_(std::move(options)), started_ns_(mono_ns()) {
-  load_state();
+  try {
+    load_state();
+  } catch (const std::runtime_error& e) {
+    throw OptionError("commands", std::string("cannot read the bot's node state: ") + e.what());
+  }
   const auto threshold = host_.setting(opts_.threshold_setting);
   if (!threshold || !threshold->is_number()) {
     host_.warn("telegram: the pipeline has no number setting '" + opts_.threshold_setting +
@@ -262,7 +271,20 @@ Bot::Bot(const Host& host, BotOptions options)
 
 void Bot::start() {
   client_->post([this](bool cancelled) {
-    if (!cancelled) get_me();
+    if (cancelled) return;
+    migrate_state_file();
+    // Replies committed before a stop or a crash that never reached Telegram.
+    std::vector<std::pair<int64_t, Outgoing>> pending;
+    {
+      std::lock_guard lock(mu_);
+      pending.assign(outbox_.begin(), outbox_.end());
+    }
+    if (!pending.empty()) {
+      host_.info("telegram: sending " + std::to_string(pending.size()) +
+                 " reply(s) committed before the last stop");
+    }
+    for (auto& [id, o] : pending) send(id, std::move(o));
+    get_me();
   });
 }
 
@@ -308,7 +330,21 @@ bool Bot::addressed_here(std::string_view command_word) const {
          });
 }
 
-Bot::~Bot() { client_->shutdown(); }
+Bot::~Bot() {
+  // A reply Telegram may already have taken, whose answer is on its way: without its outcome it
+  // would stay in the outbox and be sent again at the next start.
+  {
+    std::unique_lock lock(mu_);
+    replies_cv_.wait_for(lock, kStopReplyWait, [this] { return replies_in_flight_ == 0; });
+  }
+  client_->shutdown();
+}
+
+void Bot::reply_done() {
+  std::lock_guard lock(mu_);
+  --replies_in_flight_;
+  replies_cv_.notify_all();
+}
 
 bool Bot::allowed(int64_t user_id) const {
   return std::find(opts_.allowed_user_ids.begin(), opts_.allowed_user_ids.end(), user_id) !=
@@ -401,31 +437,34 @@ void Bot::on_poll_response(const http::Response& r) {
                        std::chrono::nanoseconds(-1));
   }
   failures_ = 0;
-  std::vector<Outgoing> out;
-  std::optional<int64_t> next;
+  // Past updates that changed and answered nothing: committed with the next update that does,
+  // or at the end of the batch.
+  std::optional<int64_t> uncommitted;
   for (const json& update : *result) {
     const auto id = int_at(update, "update_id");
     if (!id) {
       host_.warn("telegram: getUpdates: skipped an update without an integer update_id");
       continue;
     }
-    // Past every update seen, answered or not, so that none is answered twice.
-    if (*id < INT64_MAX) next = std::max(next.value_or(*id + 1), *id + 1);
-    try {
-      handle_update(update, out);
-    } catch (const json::exception& e) {
-      host_.warn("telegram: update " + std::to_string(*id) + " skipped: " + e.what());
-    }
-  }
-  if (next) {
     {
       std::lock_guard lock(mu_);
-      offset_ = std::max(offset_.value_or(*next), *next);
+      if (offset_ && *id < *offset_) continue;  // handled and committed already
     }
-    // Saved before the replies go out: after a crash a command is unanswered, never repeated.
-    save_state();
+    Effect effect;
+    try {
+      handle_update(update, effect);
+    } catch (const json::exception& e) {
+      host_.warn("telegram: update " + std::to_string(*id) + " skipped: " + e.what());
+      effect = Effect{};
+    }
+    if (!effect.reply && !effect.mutes && effect.settings.empty()) {
+      uncommitted = *id;
+      continue;
+    }
+    uncommitted.reset();
+    commit_update(*id, std::move(effect));
   }
-  for (Outgoing& o : out) send(std::move(o));
+  if (uncommitted) commit_update(*uncommitted, Effect{});
   poll();
 }
 
@@ -442,15 +481,32 @@ void Bot::poll_failed(const std::string& what, std::chrono::nanoseconds retry_af
   });
 }
 
-void Bot::handle_update(const json& update, std::vector<Outgoing>& out) {
+bool Bot::command_chat(const json* chat) const {
+  if (chat == nullptr) return false;
+  if (string_at(*chat, "type") == "private") return true;
+  const auto id = int_at(*chat, "id");
+  return id && std::find(opts_.command_chat_ids.begin(), opts_.command_chat_ids.end(), *id) !=
+                   opts_.command_chat_ids.end();
+}
+
+void Bot::ignore_chat(const json* chat, std::string_view what) {
+  const auto id = chat ? int_at(*chat, "id") : std::nullopt;
+  const std::string type = chat ? string_at(*chat, "type").value_or("?") : "none";
+  host_.debug("telegram: ignored " + std::string(what) + " in " + type + " chat " +
+              (id ? std::to_string(*id) : std::string("?")) +
+              ": commands count in private chats and in the chats of command_chat_ids only");
+  host_.counter_add("telegram_commands_ignored_total", 1, "reason=\"chat\"");
+}
+
+void Bot::handle_update(const json& update, Effect& effect) {
   if (const json* message = object_at(update, "message")) {
-    handle_command(*message, out);
+    handle_command(*message, effect);
   } else if (const json* query = object_at(update, "callback_query")) {
-    handle_callback(*query, out);
+    handle_callback(*query, effect);
   }
 }
 
-void Bot::handle_command(const json& message, std::vector<Outgoing>& out) {
+void Bot::handle_command(const json& message, Effect& effect) {
   const auto text = string_at(message, "text");
   if (!text || text->empty() || text->front() != '/') return;
   const json* chat = object_at(message, "chat");
@@ -468,6 +524,9 @@ void Bot::handle_command(const json& message, std::vector<Outgoing>& out) {
   command = command.substr(0, command.find('@'));
   for (char& c : command) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   words.erase(words.begin());
+  // Anyone in a group can read the replies and press the buttons: only chats the operator
+  // listed count, whoever the sender.
+  if (!command_chat(chat)) return ignore_chat(chat, "/" + command);
 
   std::string reply;
   if (!allowed(user_id)) {
@@ -489,18 +548,23 @@ void Bot::handle_command(const json& message, std::vector<Outgoing>& out) {
     reply = "\xE2\x9B\x94 Not authorised. Your user id is <code>" + std::to_string(user_id) +
             "</code>; the operator can add it to <code>allowed_user_ids</code>.";
   } else {
-    reply = run_command(command, words);
+    reply = run_command(command, words, effect);
   }
   json body = {{"chat_id", *chat_id}, {"text", fit_html(reply)}, {"parse_mode", "HTML"}};
   if (message.value("is_topic_message", false)) {
     if (auto thread = int_at(message, "message_thread_id")) body["message_thread_id"] = *thread;
   }
-  out.push_back({"sendMessage", std::move(body)});
+  effect.reply = Outgoing{"sendMessage", std::move(body)};
 }
 
-void Bot::handle_callback(const json& query, std::vector<Outgoing>& out) {
+void Bot::handle_callback(const json& query, Effect& effect) {
   const auto id = string_at(query, "id");
   if (!id) return;
+  // The chat of the message the button is under (none for inline messages, which this bot
+  // never sends).
+  const json* message = object_at(query, "message");
+  const json* chat = message ? object_at(*message, "chat") : nullptr;
+  if (!command_chat(chat)) return ignore_chat(chat, "a button");
   const json* from = object_at(query, "from");
   const int64_t user_id = from ? int_at(*from, "id").value_or(0) : 0;
   const std::string data = string_at(query, "data").value_or("");
@@ -516,28 +580,30 @@ void Bot::handle_callback(const json& query, std::vector<Outgoing>& out) {
     if (symbol.empty() || !duration) {
       text = "Unknown button";
     } else {
-      mute(symbol, *duration);
-      host_.info("telegram: user " + std::to_string(user_id) + " muted " + symbol + " for " +
-                 duration_text(*duration) + " (button)");
+      mute(effect, symbol, *duration);
+      effect.failed = "mute " + symbol;
+      effect.logs.push_back("telegram: user " + std::to_string(user_id) + " muted " + symbol +
+                            " for " + duration_text(*duration) + " (button)");
       text = "\xF0\x9F\x94\x95 " + symbol + " muted for " + duration_text(*duration);
     }
   } else {
     text = "Unknown button";
   }
   // Telegram shows at most 200 characters of a callback answer.
-  out.push_back({"answerCallbackQuery",
-                 {{"callback_query_id", *id}, {"text", http::truncate_text(text, 200)}}});
+  effect.reply = Outgoing{"answerCallbackQuery",
+                          {{"callback_query_id", *id}, {"text", http::truncate_text(text, 200)}}};
 }
 
-std::string Bot::run_command(const std::string& command, const std::vector<std::string>& args) {
+std::string Bot::run_command(const std::string& command, const std::vector<std::string>& args,
+                             Effect& effect) {
   if (command == "start" || command == "help") {
     return "<b>Sluice alerts</b>\nCommands:\n" + std::string(kHelp);
   }
   if (command == "stats") return cmd_stats();
   if (command == "symbols") return cmd_symbols();
-  if (command == "setthreshold") return cmd_setthreshold(args);
-  if (command == "mute") return cmd_mute(args);
-  if (command == "unmute") return cmd_unmute(args);
+  if (command == "setthreshold") return cmd_setthreshold(args, effect);
+  if (command == "mute") return cmd_mute(args, effect);
+  if (command == "unmute") return cmd_unmute(args, effect);
   return "Unknown command <code>/" + http::escape(command, http::Escape::kHtml) +
          "</code>. Commands:\n" + std::string(kHelp);
 }
@@ -626,7 +692,7 @@ std::string Bot::cmd_symbols() {
   return out;
 }
 
-std::string Bot::cmd_setthreshold(const std::vector<std::string>& args) {
+std::string Bot::cmd_setthreshold(const std::vector<std::string>& args, Effect& effect) {
   const std::string name =
       "<code>" + http::escape(opts_.threshold_setting, http::Escape::kHtml) + "</code>";
   const std::string usage =
@@ -649,24 +715,28 @@ std::string Bot::cmd_setthreshold(const std::vector<std::string>& args) {
   const Json next = *value == std::floor(*value) && *value < kMaxExactInt
                         ? Json(static_cast<int64_t>(*value))
                         : Json(*value);
-  if (!host_.set_setting(opts_.threshold_setting, next)) {
-    return "Could not change " + name + " (see the pipeline's log).";
-  }
+  // Applied by the commit of this update, with the offset past it.
+  effect.settings.push_back({opts_.threshold_setting, next});
+  effect.failed = "change " + opts_.threshold_setting;
+  effect.logs.push_back("telegram: /setthreshold: " + opts_.threshold_setting + " " +
+                        old->dump() + " -> " + next.dump());
   return "Threshold " + name + ": $" + usd_text(old->get<double>()) + " \xE2\x86\x92 $" +
          usd_text(*value);
 }
 
-std::string Bot::mute(const std::string& symbol, std::chrono::seconds duration) {
-  const int64_t until = now_ms() + std::chrono::milliseconds(duration).count();
-  {
+std::string Bot::mute(Effect& effect, const std::string& symbol, std::chrono::seconds duration) {
+  const int64_t now = now_ms();
+  const int64_t until = now + std::chrono::milliseconds(duration).count();
+  if (!effect.mutes) {
     std::lock_guard lock(mu_);
-    mutes_[symbol] = until;
+    effect.mutes = mutes_;
   }
-  save_state();
+  std::erase_if(*effect.mutes, [now](const auto& m) { return m.second <= now; });
+  (*effect.mutes)[symbol] = until;
   return until_text(until);
 }
 
-std::string Bot::cmd_mute(const std::vector<std::string>& args) {
+std::string Bot::cmd_mute(const std::vector<std::string>& args, Effect& effect) {
   const std::string usage =
       "Usage: /mute SYMBOL DURATION, e.g. <code>/mute BTCUSDT 1h</code> (s, m, h, d, w; at most "
       "365d)";
@@ -677,39 +747,131 @@ std::string Bot::cmd_mute(const std::vector<std::string>& args) {
     return "<code>" + http::escape(args[1], http::Escape::kHtml) + "</code> is not a duration. " +
            usage;
   }
-  const std::string until = mute(symbol, *duration);
-  host_.info("telegram: muted " + symbol + " for " + duration_text(*duration));
-  return "\xF0\x9F\x94\x95 <b>" + http::escape(symbol, http::Escape::kHtml) + "</b> muted for " +
-         duration_text(*duration) + ", until " + until + ".";
+  const std::string until = mute(effect, symbol, *duration);
+  const std::string bold = "<b>" + http::escape(symbol, http::Escape::kHtml) + "</b>";
+  effect.failed = "mute " + symbol;
+  effect.logs.push_back("telegram: muted " + symbol + " for " + duration_text(*duration));
+  return "\xF0\x9F\x94\x95 " + bold + " muted for " + duration_text(*duration) + ", until " +
+         until + ".";
 }
 
-std::string Bot::cmd_unmute(const std::vector<std::string>& args) {
+std::string Bot::cmd_unmute(const std::vector<std::string>& args, Effect& effect) {
   if (args.size() != 1) return "Usage: /unmute SYMBOL, e.g. <code>/unmute BTCUSDT</code>";
   const std::string symbol = upper_ascii(args[0]);
-  bool was;
+  const std::string bold = "<b>" + http::escape(symbol, http::Escape::kHtml) + "</b>";
   {
     std::lock_guard lock(mu_);
     auto it = mutes_.find(symbol);
-    was = it != mutes_.end() && it->second > now_ms();
-    if (it != mutes_.end()) mutes_.erase(it);
+    if (it == mutes_.end() || it->second <= now_ms()) return bold + " was not muted.";
+    effect.mutes = mutes_;
   }
-  if (!was) return "<b>" + http::escape(symbol, http::Escape::kHtml) + "</b> was not muted.";
-  save_state();
-  host_.info("telegram: unmuted " + symbol);
-  return "\xF0\x9F\x94\x94 <b>" + http::escape(symbol, http::Escape::kHtml) + "</b> unmuted.";
+  effect.mutes->erase(symbol);
+  effect.failed = "unmute " + symbol;
+  effect.logs.push_back("telegram: unmuted " + symbol);
+  return "\xF0\x9F\x94\x94 " + bold + " unmuted.";
 }
 
-void Bot::send(Outgoing o, int attempt) {
+std::string Bot::commit(const std::vector<Host::StateWrite>& writes,
+                        const std::vector<Host::SettingChange>& settings) {
+  if (host_.has_state()) return host_.state_commit(writes, settings).error;
+  // A host without node state (older than ABI 1.2): memory only, settings one by one.
+  for (const Host::SettingChange& s : settings) {
+    if (!host_.set_setting(s.name, s.value)) return "the host refused the change";
+  }
+  return {};
+}
+
+json Bot::outbox_value() const {
+  json out = json::object();
+  for (const auto& [id, o] : outbox_) {
+    out[std::to_string(id)] = {{"method", o.method}, {"body", o.body}};
+  }
+  return out;
+}
+
+std::string Bot::mutes_json(const Mutes& mutes) {
+  const int64_t now = now_ms();
+  json out = json::object();
+  for (const auto& [symbol, until] : mutes) {
+    if (until > now) out[symbol] = until;
+  }
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void Bot::commit_update(int64_t update_id, Effect effect) {
+  const int64_t next = update_id < INT64_MAX ? update_id + 1 : update_id;
+  auto writes_of = [&](const Effect& e) {
+    json outbox;
+    {
+      std::lock_guard lock(mu_);
+      outbox = outbox_value();
+    }
+    if (e.reply) {
+      outbox[std::to_string(update_id)] = {{"method", e.reply->method}, {"body", e.reply->body}};
+    }
+    std::vector<Host::StateWrite> writes = {
+        {kOffsetKey, std::to_string(next)},
+        {kOutboxKey, outbox.dump(-1, ' ', false, json::error_handler_t::replace)}};
+    if (e.mutes) writes.push_back({kMutesKey, mutes_json(*e.mutes)});
+    return writes;
+  };
+  bool saved = true;
+  std::string error = commit(writes_of(effect), effect.settings);
+  if (!error.empty()) {
+    const std::string failed = effect.failed.empty() ? "save the bot's state" : effect.failed;
+    host_.warn(client_->redact("telegram: update " + std::to_string(update_id) +
+                               ": could not " + failed + ": " + error));
+    // Nothing of it was applied: the reply says so, and only the offset and it are committed.
+    if (effect.reply) {
+      const std::string what = "\xE2\x9D\x8C Could not " + failed + ": " + error;
+      effect.reply->body["text"] = effect.reply->method == "sendMessage"
+                                       ? fit_html(http::escape(what, http::Escape::kHtml))
+                                       : http::truncate_text(what, 200);
+    }
+    effect.mutes.reset();
+    effect.settings.clear();
+    effect.logs.clear();
+    const std::string again = commit(writes_of(effect));
+    if (!again.empty()) {
+      // The database takes nothing: answer anyway (once, from this process), and go past the
+      // update so that Telegram drops it; nothing of it was applied.
+      host_.error(client_->redact("telegram: cannot save the bot's state: " + again +
+                                  "; update " + std::to_string(update_id) +
+                                  " is answered but its reply is not saved"));
+      saved = false;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    offset_ = std::max(offset_.value_or(next), next);
+    if (effect.mutes) mutes_ = std::move(*effect.mutes);
+    if (effect.reply && saved) outbox_[update_id] = *effect.reply;
+  }
+  for (const std::string& line : effect.logs) host_.info(line);
+  if (effect.reply) send(update_id, std::move(*effect.reply));
+}
+
+void Bot::send(int64_t id, Outgoing o, int attempt) {
   http::Request req;
   req.method = "POST";
   req.url = opts_.api_url + "/" + o.method;
   req.timeout = opts_.request_timeout;
   req.headers = {{"Content-Type", "application/json; charset=utf-8"}};
   req.body = o.body.dump(-1, ' ', false, json::error_handler_t::replace);
-  client_->send(std::move(req), [this, o = std::move(o), attempt](http::Response r) {
+  {
+    std::lock_guard lock(mu_);
+    ++replies_in_flight_;
+  }
+  client_->send(std::move(req), [this, id, o = std::move(o), attempt](http::Response r) {
+    // In flight until its outcome is handled (and the outbox committed): a stop waits for that.
+    struct InFlight {
+      Bot* bot;
+      ~InFlight() { bot->reply_done(); }
+    } in_flight{this};
+    // A stop: the reply stays in the outbox and goes out at the next start.
     if (r.error == http::ErrorKind::kCancelled) return;
     const json body = json::parse(r.body, nullptr, false);
-    if (r.ok() && r.status >= 200 && r.status < 300) return;
+    if (r.ok() && r.status >= 200 && r.status < 300) return sent(id);
     const bool transient = !r.ok() || r.status == 429 || r.status >= 500;
     if (transient && attempt + 1 < kReplyAttempts) {
       auto delay =
@@ -717,77 +879,110 @@ void Bot::send(Outgoing o, int attempt) {
       if (delay.count() < 0)
         delay = http::backoff_delay(attempt, opts_.backoff_base, opts_.backoff_max);
       delay = std::min<std::chrono::nanoseconds>(delay, kMaxReplyWait);
-      client_->schedule(delay, [this, o, attempt](bool cancelled) {
-        if (!cancelled) send(o, attempt + 1);
+      client_->schedule(delay, [this, id, o, attempt](bool cancelled) {
+        if (!cancelled) send(id, o, attempt + 1);
       });
       return;
     }
     const std::string what = r.ok() ? describe(r, body) : r.error_message;
     host_.warn(client_->redact("telegram: " + o.method + " failed: " + what));
+    sent(id);
   });
 }
 
+void Bot::sent(int64_t id) {
+  std::string outbox;
+  {
+    std::lock_guard lock(mu_);
+    if (outbox_.erase(id) == 0) return;
+    outbox = outbox_value().dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  const std::string error = commit({{kOutboxKey, outbox}});
+  if (!error.empty()) {
+    host_.warn("telegram: cannot save the outbox: " + error +
+               " (a reply may be sent again after a restart)");
+  }
+}
+
 void Bot::load_state() {
+  if (!host_.has_state()) {
+    host_.info("telegram: the host keeps no node state: the update offset and mutes live in "
+               "memory only");
+    return;
+  }
+  const auto offset = host_.state_get(kOffsetKey);
+  const auto mutes = host_.state_get(kMutesKey);
+  const auto outbox = host_.state_get(kOutboxKey);
+  // State of older versions: a file of its own in the node's state directory.
   const std::string dir(host_.state_dir());
-  if (dir.empty()) {
-    host_.info("telegram: no state directory: the update offset and mutes live in memory only");
-    return;
+  std::error_code ec;
+  if (!dir.empty() && fs::exists(dir + "/telegram.json", ec)) legacy_file_ = dir + "/telegram.json";
+  json legacy;
+  if (!legacy_file_.empty() && !offset && !mutes) {
+    std::ifstream in(legacy_file_);
+    std::stringstream text;
+    text << in.rdbuf();
+    legacy = json::parse(text.str(), nullptr, false);
+    if (!legacy.is_object()) {
+      host_.warn("telegram: ignoring " + legacy_file_ + ": not a JSON object");
+      legacy = json();
+    }
   }
-  state_file_ = dir + "/telegram.json";
-  std::ifstream in(state_file_);
-  if (!in) return;
-  std::stringstream text;
-  text << in.rdbuf();
-  const json state = json::parse(text.str(), nullptr, false);
-  if (!state.is_object()) {
-    host_.warn("telegram: ignoring " + state_file_ + ": not a JSON object");
-    return;
+  std::lock_guard lock(mu_);
+  if (offset) {
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(offset->data(), offset->data() + offset->size(), v);
+    if (ec == std::errc() && end == offset->data() + offset->size()) {
+      offset_ = v;
+    } else {
+      host_.warn("telegram: ignoring the saved offset: not an integer");
+    }
+  } else if (legacy.is_object()) {
+    offset_ = int_at(legacy, "offset");
   }
-  offset_ = int_at(state, "offset");
+  const json saved = mutes ? json::parse(*mutes, nullptr, false) : json();
+  const json* mute_list = saved.is_object() ? &saved : object_at(legacy, "mutes");
   const int64_t now = now_ms();
-  if (const json* mutes = object_at(state, "mutes")) {
-    for (const auto& [symbol, until] : mutes->items()) {
+  if (mute_list != nullptr) {
+    for (const auto& [symbol, until] : mute_list->items()) {
       if (until.is_number_integer() && until.get<int64_t>() > now) {
         mutes_[symbol] = until.get<int64_t>();
       }
     }
   }
+  const json pending = outbox ? json::parse(*outbox, nullptr, false) : json();
+  if (pending.is_object()) {
+    for (const auto& [id, o] : pending.items()) {
+      int64_t n = 0;
+      const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
+      const auto method = string_at(o, "method");
+      if (ec == std::errc() && end == id.data() + id.size() && method && o.contains("body")) {
+        outbox_[n] = Outgoing{*method, o.at("body")};
+      }
+    }
+  }
 }
 
-void Bot::save_state() {
-  if (state_file_.empty()) return;
-  json state = json::object();
+void Bot::migrate_state_file() {
+  if (legacy_file_.empty()) return;
+  std::vector<Host::StateWrite> writes;
   {
     std::lock_guard lock(mu_);
-    if (offset_) state["offset"] = *offset_;
-    const int64_t now = now_ms();
-    json mutes = json::object();
-    for (const auto& [symbol, until] : mutes_) {
-      if (until > now) mutes[symbol] = until;
-    }
-    state["mutes"] = std::move(mutes);
+    if (offset_) writes.push_back({kOffsetKey, std::to_string(*offset_)});
+    writes.push_back({kMutesKey, mutes_json(mutes_)});
   }
-  // A new file renamed over the old one: a crash leaves either state, never half of one.
-  const std::string tmp = state_file_ + ".tmp";
+  const std::string error = commit(writes);
+  if (!error.empty()) {
+    host_.warn("telegram: cannot move " + legacy_file_ + " into the node state: " + error +
+               " (tried again at the next start)");
+    return;
+  }
   std::error_code ec;
-  fs::create_directories(fs::path(state_file_).parent_path(), ec);
-  const std::string text = state.dump(-1, ' ', false, json::error_handler_t::replace);
-  std::string error;
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) {
-    error = std::strerror(errno);
-  } else {
-    if (std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fflush(f) != 0 ||
-        ::fsync(fileno(f)) != 0) {
-      error = std::strerror(errno);
-    }
-    if (std::fclose(f) != 0 && error.empty()) error = std::strerror(errno);
-  }
-  if (error.empty()) {
-    fs::rename(tmp, state_file_, ec);
-    if (ec) error = ec.message();
-  }
-  if (!error.empty()) host_.warn("telegram: cannot write " + state_file_ + ": " + error);
+  fs::remove(legacy_file_, ec);
+  host_.info("telegram: moved the offset and mutes of " + legacy_file_ +
+             " into the pipeline's state database" +
+             (ec ? " (could not remove the file: " + ec.message() + ")" : std::string()));
+  legacy_file_.clear();
 }
 
 }  // namespace sluice::telegram_sink

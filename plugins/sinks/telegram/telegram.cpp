@@ -264,6 +264,7 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
     throw OptionError("allowed_user_ids",
                       "must list at least one Telegram user id when commands = true");
   }
+  b.command_chat_ids = config.ints("command_chat_ids");
   b.threshold_setting = config.str("threshold_setting");
   if (b.threshold_setting.empty()) throw OptionError("threshold_setting", "must not be empty");
   const auto poll_timeout = config.duration("poll_timeout");
@@ -281,6 +282,8 @@ TelegramSink::TelegramSink(const Host& host, const Config& config)
   mute_button_ = config.flag("mute_button");
   try {
     bot_ = std::make_unique<Bot>(host_, std::move(b));
+  } catch (const OptionError&) {
+    throw;
   } catch (const std::runtime_error& e) {
     throw OptionError("ca_file", e.what());
   }

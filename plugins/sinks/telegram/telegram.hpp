@@ -74,6 +74,12 @@ inline constexpr auto kOptions = http::option_list(
      .description = "Telegram user ids whose commands and buttons are obeyed (required with "
                     "commands = true); anyone else is refused",
      .choices = nullptr},
+    {.key = "command_chat_ids", .type = SLUICE_OPT_INT_LIST, .default_toml = "[]",
+     .required = 0,
+     .description = "Group, supergroup or channel chat ids whose commands and buttons are obeyed "
+                    "(from allowed_user_ids); commands elsewhere than in a private chat or a chat "
+                    "listed here are ignored",
+     .choices = nullptr},
     {.key = "threshold_setting", .type = SLUICE_OPT_STRING, .default_toml = "\"min_alert_usd\"",
      .required = 0,
      .description = "Pipeline [settings] name that /setthreshold changes (persisted)",

@@ -10,7 +10,14 @@
  * minor version; anything else bumps the major version. A host reads a member added in minor N
  * only from a descriptor whose abi_minor >= N: an older plugin's descriptor ends before it.
  *
- * History: 1.0 first release; 1.1 added sluice_plugin_descriptor.start.
+ * The same rule holds the other way for sluice_host, which the host fills: a plugin reads a
+ * member added in minor N only from a host whose abi_minor >= N (the loader refuses a plugin
+ * newer than the host, so an SDK plugin always finds them; the check guards other hosts, such
+ * as test doubles built against an older header). An older plugin's view of sluice_host simply
+ * ends before the newer members.
+ *
+ * History: 1.0 first release; 1.1 added sluice_plugin_descriptor.start; 1.2 added
+ * sluice_host.state_get and sluice_host.state_commit (per-node state).
  */
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
@@ -23,7 +30,7 @@ extern "C" {
 #endif
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 1
+#define SLUICE_ABI_MINOR 2
 #define SLUICE_ENTRY_POINT sluice_plugin_descriptor_v1
 #define SLUICE_ENTRY_POINT_NAME "sluice_plugin_descriptor_v1"
 
@@ -134,6 +141,20 @@ typedef enum sluice_log_level {
   SLUICE_LOG_ERROR = 4
 } sluice_log_level;
 
+/* ABI 1.2: one write of a state_commit. value NULL erases the key; otherwise value_size bytes
+ * (any bytes, not only text) become the key's value. */
+typedef struct sluice_state_write {
+  const char* key;
+  const uint8_t* value;
+  size_t value_size;
+} sluice_state_write;
+
+/* ABI 1.2: a setting change carried by a state_commit; value_json is a JSON text. */
+typedef struct sluice_setting_write {
+  const char* name;
+  const char* value_json;
+} sluice_setting_write;
+
 /* Services the host gives every plugin instance. All functions are thread-safe unless noted. */
 typedef struct sluice_host {
   uint32_t abi_major;
@@ -164,6 +185,23 @@ typedef struct sluice_host {
   /* Runs child `index` on a copy of the event; cb runs on the caller's stage thread. */
   void (*child_process)(void* ctx, size_t index, const uint8_t* event, size_t size,
                         sluice_child_callback cb, void* user);
+
+  /* ABI 1.2: per-node state, kept by the host for this node (its pipeline and node name) in the
+   * pipeline's state database, so it survives restarts (docs/design/node-state.md). Read these
+   * only when abi_minor >= 2. Both may block briefly on the database; call them off hot paths.
+   *
+   * state_get copies the key's value into buf and returns its length (or the length needed, if
+   * larger than cap); -1 when the key has no value; -2 when the state cannot be read (the host
+   * logs why). */
+  int64_t (*state_get)(void* ctx, const char* key, uint8_t* buf, size_t cap);
+  /* Writes every entry of `writes` and applies every setting change of `settings` in ONE
+   * atomic step: after a crash either all of it is visible or none. Each setting is checked as
+   * a setting change through setting_set is (it must exist, and keep its type); one refused
+   * change, or a failed write, leaves everything unchanged. Returns 0, or non-zero with a
+   * message a user can act on in err (NUL-terminated, truncated to err_cap; err may be NULL). */
+  int (*state_commit)(void* ctx, const sluice_state_write* writes, size_t write_count,
+                      const sluice_setting_write* settings, size_t setting_count, char* err,
+                      size_t err_cap);
 } sluice_host;
 
 /* What a source's run() gets: a blocking emit with backpressure and a stop flag. */

@@ -244,6 +244,71 @@ class Host {
     h_->histogram_observe(h_->ctx, name, labels, v);
   }
 
+  // Per-node state (ABI 1.2, docs/design/node-state.md): keys and values this node keeps across
+  // restarts, in the pipeline's state database (never a private file). Off hot paths: each
+  // call may touch the database.
+  struct StateWrite {
+    std::string key;
+    std::optional<std::string> value;  // nullopt erases the key
+  };
+  struct SettingChange {
+    std::string name;
+    Json value;
+  };
+  // Why a commit wrote nothing; ok() when it was written.
+  struct [[nodiscard]] CommitResult {
+    std::string error;
+    bool ok() const { return error.empty(); }
+  };
+
+  // False on a host older than ABI 1.2, which keeps no state: state_get then returns nullopt
+  // and state_commit fails.
+  bool has_state() const { return h_->abi_minor >= 2 && h_->state_get != nullptr; }
+  // The key's value, nullopt when it has none. Throws std::runtime_error when the state cannot
+  // be read (the host logged why).
+  std::optional<std::string> state_get(const std::string& key) const {
+    if (!has_state()) return std::nullopt;
+    std::string buf(256, '\0');
+    for (;;) {
+      int64_t n = h_->state_get(h_->ctx, key.c_str(), reinterpret_cast<uint8_t*>(buf.data()),
+                                buf.size());
+      if (n == -1) return std::nullopt;
+      if (n < 0) throw std::runtime_error("cannot read the node state key '" + key + "'");
+      if (static_cast<size_t>(n) <= buf.size()) {
+        buf.resize(static_cast<size_t>(n));
+        return buf;
+      }
+      buf.resize(static_cast<size_t>(n));  // grew since the first call: ask again
+    }
+  }
+  // Writes every key and applies every setting change in one atomic step: all of it, or (with
+  // the reason in error) nothing. A setting must exist and keep its type.
+  CommitResult state_commit(const std::vector<StateWrite>& writes,
+                            const std::vector<SettingChange>& settings = {}) const {
+    if (!has_state()) return {"the host keeps no node state (plugin ABI older than 1.2)"};
+    std::vector<sluice_state_write> w;
+    w.reserve(writes.size());
+    for (const StateWrite& x : writes) {
+      w.push_back({x.key.c_str(),
+                   x.value ? reinterpret_cast<const uint8_t*>(x.value->data()) : nullptr,
+                   x.value ? x.value->size() : 0});
+    }
+    std::vector<std::string> texts;
+    texts.reserve(settings.size());
+    std::vector<sluice_setting_write> s;
+    s.reserve(settings.size());
+    for (const SettingChange& c : settings) {
+      texts.push_back(c.value.dump());
+      s.push_back({c.name.c_str(), texts.back().c_str()});
+    }
+    char err[1024] = "";
+    if (h_->state_commit(h_->ctx, w.data(), w.size(), s.data(), s.size(), err, sizeof(err)) ==
+        0) {
+      return {};
+    }
+    return {err[0] != '\0' ? std::string(err) : std::string("the node state was not written")};
+  }
+
   struct ChildResult {
     Outcome outcome;
     int64_t latency_ns = 0;

@@ -2,7 +2,7 @@
 //
 // In the spirit of spdlog's tests/test_sink.h: a TestHost fills a sluice_host with working
 // in-process services (captured log lines, a settings map with a version counter, metrics maps,
-// no children), and a TestPlugin creates the plugin through its SLUICE_PLUGIN descriptor and
+// per-node state in memory with atomic commits, no children), and a TestPlugin creates the plugin through its SLUICE_PLUGIN descriptor and
 // drives process()/consume()/run() from the test thread, collecting what the plugin emits and
 // how each call ended.
 //
@@ -24,6 +24,7 @@
 // only the installed SDK.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -91,6 +92,8 @@ class TestHost {
     host_.child_count = &TestHost::child_count_cb;
     host_.child_name = &TestHost::child_name_cb;
     host_.child_process = &TestHost::child_process_cb;
+    host_.state_get = &TestHost::state_get_cb;
+    host_.state_commit = &TestHost::state_commit_cb;
   }
   // The plugin keeps a pointer to raw(), so the host never moves.
   TestHost(const TestHost&) = delete;
@@ -130,6 +133,33 @@ class TestHost {
   uint64_t settings_version() const {
     std::lock_guard lock(mu_);
     return settings_version_;
+  }
+
+  // Node state (ABI 1.2), in memory: what the plugin committed, or what a test seeds before
+  // creating it (as a restarted pipeline would find it).
+  std::optional<std::string> state(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = state_.find(key);
+    if (it == state_.end()) return std::nullopt;
+    return it->second;
+  }
+  void set_state(const std::string& key, std::string value) {
+    std::lock_guard lock(mu_);
+    state_[key] = std::move(value);
+  }
+  std::map<std::string, std::string, std::less<>> all_state() const {
+    std::lock_guard lock(mu_);
+    return state_;
+  }
+  // Every later commit fails with this reason (as a full disk would) and changes nothing; ""
+  // lets them succeed again.
+  void fail_commits(std::string reason) {
+    std::lock_guard lock(mu_);
+    commit_failure_ = std::move(reason);
+  }
+  size_t commits() const {
+    std::lock_guard lock(mu_);
+    return commits_;
   }
 
   // Runs the callbacks posted for the plugin (child results), as the runtime's stage thread does
@@ -208,6 +238,57 @@ class TestHost {
     self(ctx).set_setting(name, value);
     return 0;
   }
+  static int64_t state_get_cb(void* ctx, const char* key, uint8_t* buf, size_t cap) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    auto it = h.state_.find(key);
+    if (it == h.state_.end()) return -1;
+    if (!it->second.empty()) std::memcpy(buf, it->second.data(), std::min(cap, it->second.size()));
+    return static_cast<int64_t>(it->second.size());
+  }
+  // All or nothing, as the runtime's: every setting must exist and keep its JSON type.
+  static int state_commit_cb(void* ctx, const sluice_state_write* writes, size_t write_count,
+                             const sluice_setting_write* settings, size_t setting_count,
+                             char* err, size_t err_cap) {
+    TestHost& h = self(ctx);
+    auto fail = [&](const std::string& msg) {
+      if (err != nullptr && err_cap > 0) std::snprintf(err, err_cap, "%s", msg.c_str());
+      return 1;
+    };
+    std::lock_guard lock(h.mu_);
+    if (!h.commit_failure_.empty()) return fail(h.commit_failure_);
+    auto kind = [](const Json& v) {
+      return v.is_boolean() ? 1 : v.is_number() ? 2 : v.is_string() ? 3 : 4;
+    };
+    std::vector<std::pair<std::string, Json>> changes;
+    for (size_t i = 0; i < setting_count; ++i) {
+      const std::string name = settings[i].name;
+      Json value = Json::parse(settings[i].value_json, nullptr, false);
+      auto it = h.settings_.find(name);
+      if (it == h.settings_.end()) return fail("unknown setting '" + name + "'");
+      if (value.is_discarded() || kind(value) != kind(Json::parse(it->second))) {
+        return fail("setting '" + name + "' must keep its type");
+      }
+      changes.emplace_back(name, std::move(value));
+    }
+    for (size_t i = 0; i < write_count; ++i) {
+      if (writes[i].key == nullptr || writes[i].key[0] == '\0') {
+        return fail("a node state key must not be empty");
+      }
+    }
+    for (size_t i = 0; i < write_count; ++i) {
+      const sluice_state_write& w = writes[i];
+      if (w.value == nullptr) {
+        h.state_.erase(std::string(w.key));
+      } else {
+        h.state_[w.key] = std::string(reinterpret_cast<const char*>(w.value), w.value_size);
+      }
+    }
+    for (auto& [name, value] : changes) h.settings_[name] = value.dump();
+    if (!changes.empty()) ++h.settings_version_;
+    ++h.commits_;
+    return 0;
+  }
   static void counter_add_cb(void* ctx, const char* name, const char* labels, double value) {
     TestHost& h = self(ctx);
     std::lock_guard lock(h.mu_);
@@ -255,6 +336,9 @@ class TestHost {
   std::map<MetricKey, double> gauges_;
   std::map<MetricKey, std::vector<double>> histograms_;
   std::deque<std::function<void()>> posted_;
+  std::map<std::string, std::string, std::less<>> state_;  // node state: key → value
+  std::string commit_failure_;
+  size_t commits_ = 0;
 };
 
 // One event a plugin emitted.

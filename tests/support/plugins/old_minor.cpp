@@ -1,6 +1,8 @@
 // Test plugin `test_old_minor`: a processor built against plugin ABI 1.0, whose descriptor ends
 // after `flush` (no `start` field). The loader must accept it and never read past its end; the
-// struct below is the 1.0 layout, so under AddressSanitizer such a read is reported.
+// struct below is the 1.0 layout, so under AddressSanitizer such a read is reported. It also
+// sees the host through the 1.0 layout of sluice_host (which newer minors extend at its end):
+// create() logs and reads the settings version through it, so a member that moved would crash.
 #include "sluice/abi.h"
 
 namespace {
@@ -22,9 +24,36 @@ struct DescriptorV1_0 {
   void (*flush)(void* self);
 };
 
+struct HostV1_0 {
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  void* ctx;
+  const char* pipeline_name;
+  const char* node_name;
+  const char* state_dir;
+  void (*log)(void* ctx, sluice_log_level level, const char* msg, size_t len);
+  uint64_t (*settings_version)(void* ctx);
+  int64_t (*setting_get)(void* ctx, const char* name, char* buf, size_t cap);
+  int (*setting_set)(void* ctx, const char* name, const char* value_json);
+  void (*counter_add)(void* ctx, const char* name, const char* labels, double value);
+  void (*gauge_set)(void* ctx, const char* name, const char* labels, double value);
+  void (*histogram_observe)(void* ctx, const char* name, const char* labels, double value);
+  size_t (*child_count)(void* ctx);
+  const char* (*child_name)(void* ctx, size_t index);
+  void (*child_process)(void* ctx, size_t index, const uint8_t* event, size_t size,
+                        sluice_child_callback cb, void* user);
+};
+
 int g_instance = 0;
 
-void* create(const sluice_host*, const char*, sluice_error*) { return &g_instance; }
+void* create(const sluice_host* host, const char*, sluice_error*) {
+  const auto* h = reinterpret_cast<const HostV1_0*>(host);
+  static const char kMessage[] = "test_old_minor: created by a host of a newer ABI minor";
+  h->log(h->ctx, SLUICE_LOG_INFO, kMessage, sizeof(kMessage) - 1);
+  h->settings_version(h->ctx);
+  h->counter_add(h->ctx, "old_minor_created_total", nullptr, 1);
+  return &g_instance;
+}
 void destroy(void*) {}
 // Forwards every event unchanged.
 void process(void*, sluice_call* call) {

@@ -1,5 +1,5 @@
-// The host side of the plugin ABI for one node: logging, settings, metrics and child
-// processors (composites), plus creation of plugin instances from a validated NodeSpec.
+// The host side of the plugin ABI for one node: logging, settings, metrics, per-node state and
+// child processors (composites), plus creation of plugin instances from a validated NodeSpec.
 #pragma once
 
 #include <functional>
@@ -29,6 +29,8 @@ struct HostServices {
   std::string state_dir;
   SettingsStore* settings = nullptr;
   MetricsRegistry* metrics = nullptr;
+  // Per-node state (ABI 1.2); null: the host keeps none and state_commit fails.
+  NodeStateStore* node_state = nullptr;
 };
 
 // Logs at most `burst` messages, then one per `interval` with the number suppressed.
@@ -71,6 +73,10 @@ class NodeHost {
   static void counter_add_cb(void* ctx, const char* name, const char* labels, double v);
   static void gauge_set_cb(void* ctx, const char* name, const char* labels, double v);
   static void observe_cb(void* ctx, const char* name, const char* labels, double v);
+  static int64_t state_get_cb(void* ctx, const char* key, uint8_t* buf, size_t cap);
+  static int state_commit_cb(void* ctx, const sluice_state_write* writes, size_t write_count,
+                             const sluice_setting_write* settings, size_t setting_count,
+                             char* err, size_t err_cap);
   static size_t child_count_cb(void* ctx);
   static const char* child_name_cb(void* ctx, size_t i);
   static void child_process_cb(void* ctx, size_t i, const uint8_t* event, size_t size,

@@ -99,6 +99,7 @@ class Pipeline {
   RunOptions options_;
   MetricsRegistry metrics_;
   std::unique_ptr<SettingsStore> settings_;
+  std::unique_ptr<NodeStateStore> node_state_;  // after settings_: it refers to it
   void* zmq_ctx_ = nullptr;
   CurveIdentity curve_;
   std::unique_ptr<EdgeAuthenticator> auth_;

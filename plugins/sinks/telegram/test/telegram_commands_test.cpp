@@ -1,14 +1,18 @@
 // Tests of the `telegram` sink's bot (commands = true) against a scripted Bot API on the local
 // HTTP test server: the getUpdates request, commands from an allowed and an unknown user,
-// commands addressed to another bot (getMe) and what happens when getMe fails,
-// /setthreshold changing the pipeline setting (and, end to end, what a filter lets through),
-// /mute and the mute button, /stats, the offset and mutes surviving a restart, malformed
+// commands addressed to another bot (getMe) and what happens when getMe fails, commands in
+// group chats (ignored unless listed in command_chat_ids), /setthreshold changing the pipeline
+// setting (and, end to end, what a filter lets through) or telling why it could not, /mute and
+// the mute button, /stats, the offset, mutes and unsent replies in the node state surviving a
+// restart or a crash (neither applied twice nor lost), the move of an old state file, malformed
 // getUpdates replies, and a stop that does not wait for the long poll.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -21,6 +25,8 @@
 #include "pipeline_runner.hpp"
 #include "plugin_harness.hpp"
 #include "sluice/core/state.hpp"
+
+#include <sqlite3.h>
 
 namespace {
 
@@ -47,6 +53,33 @@ class FakeBotApi {
  public:
   FakeBotApi() {
     server.set_handler([this](const RecordedRequest& q) { return answer(q); });
+  }
+
+  // Telegram's own behaviour: getUpdates returns the offered updates whose id is at least the
+  // request's offset (and forgets the others), so an update not confirmed by a later offset is
+  // fetched again, as after a crash.
+  void offer(const std::vector<json>& updates) {
+    std::lock_guard lock(mu_);
+    offered_.insert(offered_.end(), updates.begin(), updates.end());
+  }
+  // While true, sendMessage and answerCallbackQuery are received but not answered for a minute:
+  // the replies of a process that dies now never reach the chat.
+  void hold_replies(bool hold) {
+    std::lock_guard lock(mu_);
+    hold_ = hold;
+  }
+  // Replies Telegram took (answered at once), as "method chat_or_query_id text".
+  std::vector<std::string> delivered() const {
+    std::lock_guard lock(mu_);
+    return delivered_;
+  }
+  bool wait_delivered(size_t n) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (delivered().size() < n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
   }
 
   void push_updates(const std::vector<json>& updates) {
@@ -112,6 +145,12 @@ class FakeBotApi {
         polls_.pop_front();
         return r;
       }
+      const json poll = json::parse(q.body, nullptr, false);
+      const int64_t offset = poll.is_object() ? poll.value("offset", int64_t{0}) : 0;
+      std::erase_if(offered_, [&](const json& u) { return u.at("update_id") < offset; });
+      if (!offered_.empty()) {
+        return Reply::json(200, json({{"ok", true}, {"result", offered_}}).dump());
+      }
       return Reply::json(200, R"({"ok":true,"result":[]})").after(std::chrono::milliseconds(20));
     }
     if (q.target == kBot + "getMe") {
@@ -120,10 +159,19 @@ class FakeBotApi {
       return Reply::json(200, R"({"ok":true,"result":{"id":123,"is_bot":true,)"
                               R"("first_name":"Alerts","username":"SluiceAlertsBot"}})");
     }
+    std::lock_guard lock(mu_);
+    if (hold_) return Reply::json(200, R"({"ok":true,"result":true})").after(std::chrono::minutes(1));
+    const json body = json::parse(q.body, nullptr, false);
+    const std::string method = q.target.substr(kBot.size());
+    const json to = body.contains("chat_id") ? body.at("chat_id") : body.value("callback_query_id", json());
+    delivered_.push_back(method + " " + to.dump() + " " + body.value("text", ""));
     return Reply::json(200, R"({"ok":true,"result":true})");
   }
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::vector<json> offered_;
+  bool hold_ = false;
+  std::vector<std::string> delivered_;
   std::deque<Reply> polls_;
   std::optional<Reply> get_me_;
 };
@@ -158,7 +206,9 @@ std::string options(const FakeBotApi& api, const std::string& extra = "") {
   std::string out = "bot_token = \"123:TESTTOKEN\"\napi_base = \"" + api.server.base_url() +
                     "\"\n" + extra + "\n";
   for (const auto& [key, value] : defaults) {
-    if (extra.find(key + " =") == std::string::npos) out += key + " = " + value + "\n";
+    if (("\n" + extra).find("\n" + key + " =") == std::string::npos) {
+      out += key + " = " + value + "\n";
+    }
   }
   return out;
 }
@@ -366,10 +416,11 @@ TEST(TelegramCommandsTest, OffsetAndMutesSurviveARestart) {
     PluginHarness sink("sink", "telegram", options(api), with_threshold(state.path()));
     api.push_updates({command(41, kAdmin, "/mute ETHUSDT 2h")});
     EXPECT_NE(api.reply_after(0).find("muted for 2h"), std::string::npos);
+    // In the pipeline's state database, not in a file of the plugin's own.
+    EXPECT_EQ(sink.node_state("offset"), std::optional<std::string>("42"));
+    EXPECT_TRUE(json::parse(sink.node_state("mutes").value_or("")).contains("ETHUSDT"));
   }
-  const json saved =
-      json::parse(std::ifstream(state.path() + "/nodes/test/telegram.json"), nullptr, false);
-  EXPECT_EQ(saved.value("offset", 0), 42) << saved.dump();
+  EXPECT_FALSE(std::filesystem::exists(state.path() + "/nodes/test/telegram.json"));
   const size_t polls_before = api.calls("getUpdates").size();
   PluginHarness sink("sink", "telegram", options(api), with_threshold(state.path()));
   ASSERT_TRUE(api.wait_for("getUpdates", polls_before + 1));
@@ -379,6 +430,180 @@ TEST(TelegramCommandsTest, OffsetAndMutesSurviveARestart) {
   EXPECT_EQ(sink.counter("telegram_muted_total"), 1);
   // The command was answered once, by the first instance only.
   EXPECT_EQ(api.messages_to(kCommandChat).size(), 1u);
+}
+
+json in_chat(json update, int64_t chat, const std::string& type) {
+  json& message = update.contains("message") ? update["message"] : update["callback_query"]["message"];
+  message["chat"] = {{"id", chat}, {"type", type}};
+  return update;
+}
+
+bool logged(const PluginHarness& sink, sluice_log_level level, const std::string& text) {
+  for (const auto& line : sink.logs()) {
+    if (line.level == level && line.message.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The issue's crash: the process dies after the bot handled /setthreshold, /mute and a mute
+// button, before any reply reached the chat (a stop without flush, replies cancelled). Before,
+// the effect and the offset were separate writes, and the replies existed only in memory. Now
+// each update is one commit (effect, offset past it, reply in the outbox): after the restart
+// Telegram has nothing to send again, no command is applied a second time, and every reply goes
+// out exactly once, from the outbox.
+TEST(TelegramCommandsTest, ACrashAfterTheCommandsNeitherAppliesNorAnswersThemTwiceNorLosesThem) {
+  TempDir state;
+  FakeBotApi api;
+  api.hold_replies(true);
+  api.offer({command(10, kAdmin, "/setthreshold 250000"), command(11, kAdmin, "/mute BTCUSDT 1h"),
+             button(12, kAdmin, "mute:ETHUSDT:1h")});
+  {
+    PluginHarness sink("sink", "telegram", options(api), with_threshold(state.path()));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (sink.node_state("offset") != std::optional<std::string>("13") &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(sink.node_state("offset"), std::optional<std::string>("13"));
+    ASSERT_TRUE(api.wait_for("sendMessage", 1));  // the first reply is on its way, held
+    EXPECT_TRUE(api.delivered().empty());
+  }  // destroyed without flush: what a crash leaves
+  api.hold_replies(false);
+  PluginHarness sink("sink", "telegram", options(api), with_threshold(state.path()));
+  ASSERT_TRUE(api.wait_delivered(3));
+  // Several polls later, still one reply per command: nothing was fetched and handled again.
+  ASSERT_TRUE(api.wait_for("getUpdates", api.calls("getUpdates").size() + 3));
+  std::vector<std::string> replies = api.delivered();
+  ASSERT_EQ(replies.size(), 3u);
+  std::sort(replies.begin(), replies.end());  // two connections: any arrival order
+  EXPECT_EQ(replies[0], "answerCallbackQuery \"cb12\" " + kMuted + " ETHUSDT muted for 1h");
+  EXPECT_EQ(replies[1],
+            "sendMessage 7 Threshold <code>min_alert_usd</code>: $100,000 \xE2\x86\x92 $250,000");
+  EXPECT_EQ(replies[2].rfind("sendMessage 7 " + kMuted + " <b>BTCUSDT</b> muted for 1h, until ", 0),
+            0u)
+      << replies[2];
+  EXPECT_EQ(api.bodies("getUpdates").back().value("offset", 0), 13);
+  // Applied once, by the first instance: the second applied nothing and logged no change.
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(250000));
+  EXPECT_FALSE(logged(sink, SLUICE_LOG_INFO, "telegram: muted BTCUSDT"));
+  EXPECT_FALSE(logged(sink, SLUICE_LOG_INFO, "/setthreshold: min_alert_usd"));
+  EXPECT_TRUE(logged(sink, SLUICE_LOG_INFO, "sending 3 reply(s) committed before the last stop"));
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_TRUE(sink.process(alert("ETHUSDT")).outcome.ok());
+  EXPECT_TRUE(api.messages_to(kAlertChat).empty());
+  EXPECT_EQ(sink.node_state("outbox"), std::optional<std::string>("{}"));
+}
+
+// Runs SQL on the pipeline's state database, as another process (or a failing disk) would.
+void exec_sql(const std::string& state_dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((state_dir + "/state.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+// The issue's case: a /setthreshold whose write to the state database fails was answered with
+// a check mark while the database kept the old value. Now the reply tells the failure, the log
+// has it, the setting and the mutes of the same commit keep their values, and the update is
+// not handled again.
+TEST(TelegramCommandsTest, SetthresholdWhoseWriteFailsRepliesWithTheFailureAndChangesNothing) {
+  TempDir state;
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api), with_threshold(state.path()));
+  exec_sql(state.path(),
+           "CREATE TRIGGER refuse BEFORE INSERT ON settings "
+           "BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END");
+  api.push_updates({command(1, kAdmin, "/setthreshold 250000")});
+  EXPECT_EQ(api.reply_after(0),
+            "\xE2\x9D\x8C Could not change min_alert_usd: state database: disk I/O error (test)");
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(100000));
+  EXPECT_TRUE(logged(sink, SLUICE_LOG_WARN,
+                     "telegram: update 1: could not change min_alert_usd: state database: disk "
+                     "I/O error (test)"));
+  EXPECT_EQ(sink.node_state("offset"), std::optional<std::string>("2"));
+  ASSERT_TRUE(api.wait_for("getUpdates", api.calls("getUpdates").size() + 2));
+  EXPECT_EQ(api.bodies("getUpdates").back().value("offset", 0), 2);
+  EXPECT_EQ(api.messages_to(kCommandChat).size(), 1u);
+  // Once the database takes writes again, the same command works.
+  exec_sql(state.path(), "DROP TRIGGER refuse");
+  api.push_updates({command(2, kAdmin, "/setthreshold 250000")});
+  EXPECT_EQ(api.reply_after(1),
+            "Threshold <code>min_alert_usd</code>: $100,000 \xE2\x86\x92 $250,000");
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(250000));
+}
+
+// Anyone in a group reads the replies and can press buttons: commands and buttons count only in
+// private chats and in the chats the operator lists, even from an allowed user.
+TEST(TelegramCommandsTest, CommandsAndButtonsInGroupsAreIgnoredUnlessTheChatIsListed) {
+  constexpr int64_t kGroup = -1001234567890;
+  {
+    FakeBotApi api;
+    PluginHarness sink("sink", "telegram", options(api), with_threshold());
+    api.push_updates({in_chat(command(1, kAdmin, "/setthreshold 5000"), kGroup, "supergroup"),
+                      in_chat(command(2, kAdmin, "/stats"), -55, "group"),
+                      in_chat(command(3, kAdmin, "/mute BTCUSDT 1h"), -100999, "channel"),
+                      in_chat(button(4, kAdmin, "mute:BTCUSDT:1h"), kGroup, "supergroup"),
+                      command(5, kAdmin, "/symbols")});
+    const std::string symbols = api.reply_after(0);
+    EXPECT_NE(symbols.find("Nothing muted."), std::string::npos) << symbols;
+    EXPECT_EQ(api.calls("sendMessage").size(), 1u);
+    EXPECT_TRUE(api.calls("answerCallbackQuery").empty());
+    EXPECT_EQ(sink.setting("min_alert_usd"), json(100000));
+    EXPECT_EQ(sink.counter("telegram_commands_ignored_total"), 4);
+    EXPECT_EQ(sink.node_state("offset"), std::optional<std::string>("6"));
+  }
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram",
+                     options(api, "command_chat_ids = [" + std::to_string(kGroup) + "]"),
+                     with_threshold());
+  api.push_updates({in_chat(command(1, kAdmin, "/setthreshold 5000"), kGroup, "supergroup"),
+                    in_chat(button(2, kAdmin, "mute:BTCUSDT:1h"), kGroup, "supergroup"),
+                    in_chat(command(3, kAdmin, "/stats"), -55, "group")});
+  ASSERT_TRUE(api.wait_for("answerCallbackQuery", 1));
+  ASSERT_TRUE(api.wait_for("sendMessage", 1));
+  const auto group = api.messages_to(kGroup);
+  ASSERT_EQ(group.size(), 1u);
+  EXPECT_EQ(group[0].at("text"),
+            "Threshold <code>min_alert_usd</code>: $100,000 \xE2\x86\x92 $5,000");
+  EXPECT_EQ(sink.setting("min_alert_usd"), json(5000));
+  EXPECT_TRUE(sink.process(alert("BTCUSDT")).outcome.ok());
+  EXPECT_TRUE(api.messages_to(kAlertChat).empty());
+  ASSERT_TRUE(api.wait_for("getUpdates", api.calls("getUpdates").size() + 2));
+  EXPECT_TRUE(api.messages_to(-55).empty());
+  // A stranger in a listed group is refused there, as in a private chat.
+  api.push_updates({in_chat(command(4, kStranger, "/stats"), kGroup, "supergroup")});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (api.messages_to(kGroup).size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(api.messages_to(kGroup).size(), 2u);
+  EXPECT_NE(api.messages_to(kGroup)[1].at("text").get<std::string>().find("Not authorised"),
+            std::string::npos);
+}
+
+// State files of older versions (state_dir/telegram.json) are moved into the node state once.
+TEST(TelegramCommandsTest, AnOldStateFileIsMovedIntoTheNodeStateAndRemoved) {
+  TempDir state;
+  const int64_t until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() +
+                        7'200'000;
+  std::filesystem::create_directories(state.path() + "/nodes/test");
+  const std::string file = state.path() + "/nodes/test/telegram.json";
+  std::ofstream(file) << json({{"offset", 77}, {"mutes", {{"SOLUSDT", until}}}}).dump();
+  FakeBotApi api;
+  PluginHarness sink("sink", "telegram", options(api), with_threshold(state.path()));
+  ASSERT_TRUE(api.wait_for("getUpdates", 1));
+  EXPECT_EQ(api.bodies("getUpdates")[0].value("offset", 0), 77);
+  EXPECT_FALSE(std::filesystem::exists(file));
+  EXPECT_EQ(sink.node_state("offset"), std::optional<std::string>("77"));
+  EXPECT_EQ(sink.node_state("mutes"), std::optional<std::string>(
+                                          json({{"SOLUSDT", until}}).dump()));
+  EXPECT_TRUE(sink.process(alert("SOLUSDT")).outcome.ok());
+  EXPECT_TRUE(api.messages_to(kAlertChat).empty());
 }
 
 TEST(TelegramCommandsTest, StatsShowsAlertsAndVolumePerSymbolAndLatency) {
