@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "fuzz_util.hpp"
+#include "delivery.hpp"
 #include "http_client.hpp"
 
 namespace sluice::fuzz {
