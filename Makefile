@@ -66,11 +66,12 @@ test: build-test
 	  --timeout 600
 
 # libFuzzer needs clang; every library is instrumented for coverage (SLUICE_FUZZ) and built
-# with ASan + UBSan, at -O1 as libFuzzer recommends. Tests are not part of this build.
+# with ASan + UBSan, at -O1 as libFuzzer recommends. Tests are not part of this build, and
+# warnings are not errors here: make test's gcc build gates them.
 build-fuzz: deps
 	CC=clang-14 CXX=clang++-14 cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE= \
 	  -DCMAKE_C_FLAGS="-O1 -g" -DCMAKE_CXX_FLAGS="-O1 -g" -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=ON \
-	  -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF -DSLUICE_WERROR=$(WERROR)
+	  -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF -DSLUICE_WERROR=OFF
 	cmake --build $(BUILD_FUZZ) -j$(JOBS) --target sluice_fuzz_all
 
 fuzz: build-fuzz
