@@ -416,7 +416,8 @@ struct Client::Impl {
     }
     res.body = std::move(msg.body());
     res.reused_connection = op->reused;
-    release(op, msg.keep_alive());
+    // A body that ends at EOF (no Content-Length, not chunked) leaves a closed connection.
+    release(op, msg.keep_alive() && !msg.need_eof());
     finish(op, std::move(res));
   }
 

@@ -179,7 +179,7 @@ http::Verdict classify_telegram(const http::Response& r, int64_t chat_id) {
   const json body = json::parse(r.body, nullptr, false);
   const std::string detail = detail_of(body, r, prefix + ": HTTP " + std::to_string(r.status));
   if (r.status >= 200 && r.status < 300) {
-    if (body.is_object() && body.value("ok", true) == false) {
+    if (body.is_object() && body.value("ok", json(true)) == false) {
       return http::Verdict::fail(Status::kBadRequest, detail);
     }
     return http::Verdict::done();
