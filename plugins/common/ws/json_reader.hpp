@@ -102,27 +102,18 @@ class Reader {
     }
     return true;
   }
-  // Epoch milliseconds: an integer, or a string of digits, within what event times in
-  // nanoseconds can hold.
+  // Epoch milliseconds: an integer, or a string of digits.
   bool millis(std::string_view key, int64_t& out) {
     element e;
     if (!find(key, e)) return false;
     if (e.get_int64().get(out) == simdjson::SUCCESS) {
-      if (out >= 0) return in_ns_range(key, out);
+      if (out >= 0) return true;
     } else if (std::string_view text; e.get_string().get(text) == simdjson::SUCCESS) {
       auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-      if (ec == std::errc() && end == text.data() + text.size() && out >= 0) {
-        return in_ns_range(key, out);
-      }
+      if (ec == std::errc() && end == text.data() + text.size() && out >= 0) return true;
     }
     error_ = "field \"" + name(key) + "\": expected epoch milliseconds (an integer >= 0), got " +
              described(e);
-    return false;
-  }
-  bool in_ns_range(std::string_view key, int64_t ms) {
-    if (ms <= INT64_MAX / 1'000'000) return true;
-    error_ = "field \"" + name(key) + "\": epoch milliseconds " + std::to_string(ms) +
-             " are out of range (after the year 2262)";
     return false;
   }
   std::string name(std::string_view key) const { return prefix_ + std::string(key); }
