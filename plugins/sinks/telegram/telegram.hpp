@@ -131,6 +131,11 @@ class TelegramSink final : public Sink {
   // Starts the bot's long polling (commands = true).
   void start() override;
   void consume(Call call) override;
+  // A stop does not wait out retries: every chat's delivery fails what waits to retry
+  // ("stopped while waiting to retry"), so those events reach `errors`.
+  void flush() override {
+    for (Chat& c : chats_) c.delivery->stop();
+  }
 
  private:
   struct Chat {

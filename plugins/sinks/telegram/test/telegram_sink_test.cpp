@@ -4,10 +4,12 @@
 // Telegram's description, the 4096-character limit, and the bot token kept out of logs.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http_test_server.hpp"
@@ -172,6 +174,28 @@ TEST(TelegramSinkTest, WaitsOutRetryAfterAndDeliversExactlyOneMessagePerChat) {
   EXPECT_EQ(by_chat,
             (std::map<int64_t, std::vector<std::string>>{{1, {"A", "A", "B"}}, {2, {"A", "B"}}}));
   EXPECT_EQ(sink.counter("sink_retries_total"), 1);
+}
+
+TEST(TelegramSinkTest, StopEndsAWaitForRetryAfterAndFailsTheEventAsCancelled) {
+  HttpTestServer server;
+  server.enqueue(Reply::json(429, R"({"ok":false,"error_code":429,)"
+                                  R"("description":"Too Many Requests: retry after 30",)"
+                                  R"("parameters":{"retry_after":30}})"));
+  PluginHarness sink("sink", "telegram", options(server));
+  std::thread stopper([&] {
+    ASSERT_TRUE(server.wait_for_requests(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the 429 is being waited out
+    sink.flush();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto r = sink.process(liquidation(), std::chrono::seconds(20));
+  const auto took = std::chrono::steady_clock::now() - start;
+  stopper.join();
+  EXPECT_EQ(r.outcome.status, Status::kCancelled) << r.outcome.message;
+  EXPECT_NE(r.outcome.message.find("stopped while waiting to retry"), std::string::npos)
+      << r.outcome.message;
+  EXPECT_LT(took, std::chrono::seconds(15));  // not the 30 s Telegram asked for
+  EXPECT_EQ(server.request_count(), 1u);
 }
 
 TEST(TelegramSinkTest, RetriesServerErrors) {
