@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "sluice/core/node_host.hpp"
+#include "zmq_handoff.hpp"
 
 namespace sluice::core {
 namespace {
@@ -21,7 +22,7 @@ std::vector<std::string> recv_frames(void* s) {
   while (more) {
     zmq_msg_t m;
     zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, s, 0) < 0) {
+    if (zmq_handoff::msg_recv(&m, s, 0) < 0) {
       zmq_msg_close(&m);
       return {};
     }
@@ -35,7 +36,7 @@ std::vector<std::string> recv_frames(void* s) {
 void send_reply(void* s, const std::string& request_id, bool ok, const std::string& text) {
   const std::string frames[] = {"1.0", request_id, ok ? "200" : "400", text, "", ""};
   for (size_t i = 0; i < 6; ++i) {
-    zmq_send(s, frames[i].data(), frames[i].size(), i + 1 < 6 ? ZMQ_SNDMORE : 0);
+    zmq_handoff::send(s, frames[i].data(), frames[i].size(), i + 1 < 6 ? ZMQ_SNDMORE : 0);
   }
 }
 

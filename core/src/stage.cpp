@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "sluice/core/runtime.hpp"
+#include "zmq_handoff.hpp"
 #include "sluice/sdk.hpp"
 
 namespace sluice::core {
@@ -285,7 +286,7 @@ Stage::OutSocket* Stage::find_output(const char* name) {
 bool Stage::send_one(const Link& link, zmq_msg_t* msg) {
   // Blocking send with a periodic check: a full downstream is backpressure, never a drop, but
   // a forced stop must still be able to end the stage.
-  while (zmq_msg_send(msg, link.socket, 0) < 0) {
+  while (zmq_handoff::msg_send(msg, link.socket, 0) < 0) {
     int err = zmq_errno();
     if (err == EINTR) continue;
     if (err != EAGAIN || pipeline_.hard_stopped()) {
@@ -373,7 +374,7 @@ void Stage::await_acks() {
       if (zmq_poll(&item, 1, kSendTimeoutMs) > 0 && (item.revents & ZMQ_POLLIN)) {
         zmq_msg_t m;
         zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, r->socket, ZMQ_DONTWAIT) >= 0 &&
+        if (zmq_handoff::msg_recv(&m, r->socket, ZMQ_DONTWAIT) >= 0 &&
             is_ack(zmq_msg_data(&m), zmq_msg_size(&m))) {
           r->acked = true;
           r->ack_count = marker_count(static_cast<const uint8_t*>(zmq_msg_data(&m)));
@@ -393,7 +394,7 @@ void Stage::await_acks() {
         next_resend = now + kEosResendNs;
         uint8_t marker[kEosSize];
         make_marker(marker, kEosTag, r->sent);
-        zmq_send(r->socket, marker, kEosSize, ZMQ_DONTWAIT);
+        zmq_handoff::send(r->socket, marker, kEosSize, ZMQ_DONTWAIT);
       }
     }
   }
@@ -478,20 +479,20 @@ void Stage::release_slot(Slot* s) {
 }
 
 bool Stage::recv_message(zmq_msg_t* msg, Peer** peer) {
-  if (router_ == nullptr) return zmq_msg_recv(msg, pull_, ZMQ_DONTWAIT) >= 0;
+  if (router_ == nullptr) return zmq_handoff::msg_recv(msg, pull_, ZMQ_DONTWAIT) >= 0;
   prefer_remote_ = !prefer_remote_;
   for (int i = 0; i < 2; ++i) {
     if ((i == 0) != prefer_remote_) {
-      if (zmq_msg_recv(msg, pull_, ZMQ_DONTWAIT) >= 0) return true;
+      if (zmq_handoff::msg_recv(msg, pull_, ZMQ_DONTWAIT) >= 0) return true;
       continue;
     }
     // A ROUTER message is [routing id][payload]; frames after the payload are not ours to read.
-    if (zmq_msg_recv(&peer_id_, router_, ZMQ_DONTWAIT) < 0) continue;
-    if (!zmq_msg_more(&peer_id_) || zmq_msg_recv(msg, router_, 0) < 0) continue;
+    if (zmq_handoff::msg_recv(&peer_id_, router_, ZMQ_DONTWAIT) < 0) continue;
+    if (!zmq_msg_more(&peer_id_) || zmq_handoff::msg_recv(msg, router_, 0) < 0) continue;
     while (zmq_msg_more(msg)) {
       zmq_msg_t extra;
       zmq_msg_init(&extra);
-      zmq_msg_recv(&extra, router_, 0);
+      zmq_handoff::msg_recv(&extra, router_, 0);
       bool more = zmq_msg_more(&extra);
       zmq_msg_close(&extra);
       if (!more) break;
@@ -528,8 +529,8 @@ void Stage::end_remote_edge(Peer* peer, const uint8_t* marker) {
   // Answered every time: an upstream that did not hear the first answer sends the marker again.
   uint8_t ack[kEosSize];
   make_marker(ack, kAckTag, peer->received);
-  zmq_send(router_, peer->id.data(), peer->id.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-  zmq_send(router_, ack, kEosSize, ZMQ_DONTWAIT);
+  zmq_handoff::send(router_, peer->id.data(), peer->id.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+  zmq_handoff::send(router_, ack, kEosSize, ZMQ_DONTWAIT);
 }
 
 void Stage::stop_remote_inputs() {

@@ -85,7 +85,7 @@ TEST(NodeStateTest, ARefusedSettingLeavesTheNodeStateAndTheSettingsUnchanged) {
                             {{"min_alert_usd", json("lots")}}),
               "setting 'min_alert_usd' is a number, got a string");
     EXPECT_EQ(state->commit("telegram", {{"offset", "11"}}, {{"no_such", json(1)}}),
-              "unknown setting 'no_such'");
+              "unknown setting 'no_such' (settings: min_alert_usd)");
     EXPECT_EQ(state->get("telegram", "offset"), std::optional<std::string>("10"));
     EXPECT_EQ(state->get("telegram", "mutes"), std::nullopt);
     EXPECT_EQ(settings->get("min_alert_usd"), std::optional<json>(json(100000)));
