@@ -438,8 +438,10 @@ void Bot::on_poll_response(const http::Response& r) {
   }
   failures_ = 0;
   // Past updates that changed and answered nothing: committed with the next update that does,
-  // or at the end of the batch.
-  std::optional<int64_t> uncommitted;
+  // or at the end of the batch. (A flag and a value rather than std::optional: gcc at -O1 warns
+  // the optional "may be used uninitialized".)
+  bool has_uncommitted = false;
+  int64_t uncommitted = 0;
   for (const json& update : *result) {
     const auto id = int_at(update, "update_id");
     if (!id) {
@@ -459,12 +461,13 @@ void Bot::on_poll_response(const http::Response& r) {
     }
     if (!effect.reply && !effect.mutes && effect.settings.empty()) {
       uncommitted = *id;
+      has_uncommitted = true;
       continue;
     }
-    uncommitted.reset();
+    has_uncommitted = false;
     commit_update(*id, std::move(effect));
   }
-  if (uncommitted) commit_update(*uncommitted, Effect{});
+  if (has_uncommitted) commit_update(uncommitted, Effect{});
   poll();
 }
 
