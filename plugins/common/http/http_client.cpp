@@ -1,7 +1,7 @@
 // The HTTP client's Beast/Asio implementation and the retry helpers (see http_client.hpp).
 //
-// All connection and queue state lives on the io thread; send(), schedule() and shutdown() only
-// post to it, so nothing here needs a lock besides the shutdown handshake.
+// All connection and queue state lives on the io thread; send(), cancel(), schedule() and
+// shutdown() only post to it, so nothing here needs a lock besides the shutdown handshake.
 #include "http_client.hpp"
 
 #include <openssl/hmac.h>
@@ -24,6 +24,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "sluice/redact.hpp"
 
@@ -167,6 +168,7 @@ struct Client::Impl {
   // One request from send() to its callback.
   struct Op {
     Op(asio::io_context& io) : timer(io), resolver(io) {}
+    RequestId id = 0;
     Request req;
     Url url;
     std::string origin;  // scheme://host:port, the pool key and the text errors name
@@ -177,6 +179,7 @@ struct Client::Impl {
     bhttp::request<bhttp::string_body> http_req;
     std::optional<bhttp::response_parser<bhttp::string_body>> parser;
     bool finished = false;
+    bool holds_slot = false;  // counted in its pool's `active`
     bool timed_out = false;
     bool reused = false;
     bool retried_stale = false;
@@ -222,7 +225,7 @@ struct Client::Impl {
   // --- io thread ---
 
   void start(const OpPtr& op) {
-    live.insert(op);
+    live.emplace(op->id, op);
     if (stopped) return finish(op, ErrorKind::kCancelled, "the HTTP client is shut down");
     std::string error;
     auto url = parse_url(op->req.url, &error);
@@ -245,6 +248,7 @@ struct Client::Impl {
   // Gives op a connection slot: an idle kept-alive connection, or a new one.
   void checkout(Pool& pool, const OpPtr& op) {
     ++pool.active;
+    op->holds_slot = true;
     const auto now = Clock::now();
     while (!pool.idle.empty()) {
       std::unique_ptr<Conn> c = std::move(pool.idle.back());
@@ -270,9 +274,17 @@ struct Client::Impl {
         op->conn.reset();
       }
     }
+    free_slot(op);
+  }
+
+  // Hands op's connection slot to the next queued request of its origin. Idempotent: a
+  // cancelled request frees its slot at once and again when its aborted handler runs.
+  void free_slot(const OpPtr& op) {
+    auto it = pools.find(op->origin);
     if (it == pools.end()) return;
     Pool& pool = it->second;
-    if (pool.active > 0) --pool.active;
+    if (op->holds_slot && pool.active > 0) --pool.active;
+    op->holds_slot = false;
     while (!stopped && pool.active < opts.max_connections && !pool.waiting.empty()) {
       OpPtr next = std::move(pool.waiting.front());
       pool.waiting.pop_front();
@@ -297,6 +309,24 @@ struct Client::Impl {
     if (op->conn) op->conn->close();
   }
 
+  void cancel(RequestId id) {
+    auto found = live.find(id);
+    if (found == live.end()) return;  // finished (its callback ran) or never sent
+    const OpPtr op = found->second;
+    auto it = pools.find(op->origin);
+    if (it != pools.end()) {
+      auto& w = it->second.waiting;
+      auto q = std::find(w.begin(), w.end(), op);
+      if (q != w.end()) w.erase(q);
+    }
+    // Running: the pending step still uses op->conn, so the connection is closed here (its
+    // handler then sees `finished` and frees it) but not destroyed until that handler runs.
+    op->resolver.cancel();
+    if (op->conn) op->conn->close();
+    free_slot(op);
+    finish(op, ErrorKind::kCancelled, "cancelled by the caller");
+  }
+
   std::string timeout_message(const OpPtr& op) const {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(op->req.timeout);
     return "no complete response from " + op->origin + " within " + std::to_string(ms.count()) +
@@ -311,7 +341,8 @@ struct Client::Impl {
         op->url.host, std::to_string(op->url.port),
         [this, op](error_code ec, const tcp::resolver::results_type& results) {
           if (op->finished) return release(op, false);
-          if (ec) return fail(op, ec, ErrorKind::kConnect, "resolve");
+          // A lookup already under way when the deadline cancelled it still succeeds.
+          if (ec || op->timed_out) return fail(op, ec, ErrorKind::kConnect, "resolve");
           asio::async_connect(op->conn->socket(), results,
                               [this, op](error_code ec, const tcp::endpoint&) {
                                 if (op->finished) return release(op, false);
@@ -482,7 +513,7 @@ struct Client::Impl {
     if (op->finished) return;
     op->finished = true;
     op->timer.cancel();
-    live.erase(op);
+    live.erase(op->id);
     Callback cb = std::move(op->done);
     try {
       cb(std::move(res));
@@ -492,7 +523,9 @@ struct Client::Impl {
   }
 
   void cancel_all() {
-    for (OpPtr op : std::vector<OpPtr>(live.begin(), live.end())) {
+    std::vector<OpPtr> ops;
+    for (const auto& [id, op] : live) ops.push_back(op);
+    for (const OpPtr& op : ops) {
       op->resolver.cancel();
       if (op->conn) op->conn->close();
       finish(op, ErrorKind::kCancelled, "the HTTP client shut down before a response");
@@ -511,10 +544,11 @@ struct Client::Impl {
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   ssl::context ssl_ctx;
   std::map<std::string, Pool> pools;
-  std::set<OpPtr> live;
+  std::unordered_map<RequestId, OpPtr> live;  // started and not finished
   std::set<std::shared_ptr<Scheduled>> scheduled;
   std::atomic<bool> stopped{false};
   std::atomic<uint64_t> opened{0};
+  std::atomic<RequestId> last_id{0};
   std::mutex shutdown_mu;
   std::thread thread;
 };
@@ -523,19 +557,32 @@ Client::Client(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(o
 
 Client::~Client() { shutdown(); }
 
-void Client::send(Request request, Callback done) {
+RequestId Client::send(Request request, Callback done) {
   Impl* impl = impl_.get();
+  const RequestId id = ++impl->last_id;
   if (impl->stopped) {
     Response res;
     res.error = ErrorKind::kCancelled;
     res.error_message = "the HTTP client is shut down";
     done(std::move(res));
-    return;
+    return id;
   }
   auto op = std::make_shared<Impl::Op>(impl->io);
+  op->id = id;
   op->req = std::move(request);
   op->done = std::move(done);
   asio::post(impl->io, [impl, op] { impl->start(op); });
+  return id;
+}
+
+// Posted like send(): a caller holding an id got it after send() posted the start, and the io
+// thread runs posted handlers in order, so the request is already known when this one runs.
+// Never run inline, even on the io thread: a callback calling cancel() must not have another
+// callback run inside it.
+void Client::cancel(RequestId id) {
+  Impl* impl = impl_.get();
+  if (impl->stopped) return;
+  asio::post(impl->io, [impl, id] { impl->cancel(id); });
 }
 
 void Client::schedule(std::chrono::nanoseconds delay, std::function<void(bool)> fn) {

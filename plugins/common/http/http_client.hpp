@@ -6,7 +6,9 @@
 // event loop. Callbacks run on that thread. Connections are kept alive and reused per
 // (scheme, host, port), at most max_connections at once per origin; further requests queue.
 // Every request has one absolute deadline covering resolve, connect, TLS, write and read, so a
-// server that trickles bytes cannot hold a request past it. Beast and Asio stay in the .cpp.
+// server that trickles bytes cannot hold a request past it. A caller that no longer wants an
+// answer (a hedged call lost, a deadline of its own passed) cancels the request by its id, which
+// frees its connection slot at once. Beast and Asio stay in the .cpp.
 #pragma once
 
 #include <chrono>
@@ -53,7 +55,7 @@ enum class ErrorKind {
   kTls,        // TLS handshake or certificate verification failed
   kProtocol,   // the response was not valid HTTP/1.1 or was cut short
   kTooLarge,   // the response body exceeded max_body_bytes
-  kCancelled,  // the client was shut down first
+  kCancelled,  // cancel() or the client's shutdown came first
 };
 
 const char* error_kind_name(ErrorKind kind);
@@ -71,6 +73,9 @@ struct Response {
     return find_header(headers, name);
   }
 };
+
+// Names one request for Client::cancel(); never 0, never reused by the same client.
+using RequestId = uint64_t;
 
 struct ClientOptions {
   std::string ca_file;                // PEM bundle trusted instead of the system store
@@ -98,8 +103,14 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Starts a request; `done` runs exactly once on the client thread (at once, on the calling
-  // thread, with kCancelled after shutdown()).
-  void send(Request request, Callback done);
+  // thread, with kCancelled after shutdown()). The id is for cancel(); ignoring it is fine.
+  RequestId send(Request request, Callback done);
+  // Gives up on a request: a queued one leaves the queue, a running one has its connection
+  // closed (never kept alive) so the next queued request of its origin can start; its `done`
+  // then runs once on the client thread with kCancelled, soon but never inside this call. A
+  // no-op once `done` ran and for unknown ids. Callable from any thread, callbacks of this
+  // client included.
+  void cancel(RequestId id);
   // Runs fn(false) on the client thread after delay, or fn(true) if the client shuts down first
   // (then at once on the calling thread after shutdown()).
   void schedule(std::chrono::nanoseconds delay, std::function<void(bool cancelled)> fn);

@@ -1,10 +1,20 @@
 // Tests of the shared HTTP client and its helpers against the scripted test server: requests on
 // the wire, keep-alive reuse and the connection cap, the deadline against slow and trickling
-// servers, dropped and malformed responses, body limits, TLS verification, and redaction.
+// servers, dropped and malformed responses, body limits, TLS verification, cancelling requests,
+// and redaction.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "delivery.hpp"
@@ -19,6 +29,7 @@ using sluice::http::Client;
 using sluice::http::ClientOptions;
 using sluice::http::ErrorKind;
 using sluice::http::Request;
+using sluice::http::RequestId;
 using sluice::http::Response;
 using sluice::testing::HttpTestServer;
 using sluice::testing::HttpTestServerOptions;
@@ -46,6 +57,97 @@ Request post(const std::string& url, std::string body = "{}",
   r.timeout = timeout;
   return r;
 }
+
+// A response that arrives through a callback, for tests that keep the request's id.
+struct Pending {
+  std::promise<Response> promise;
+  std::future<Response> future = promise.get_future();
+  Client::Callback callback() {
+    return [this](Response r) { promise.set_value(std::move(r)); };
+  }
+  bool arrives_within(std::chrono::milliseconds d) {
+    return future.wait_for(d) == std::future_status::ready;
+  }
+};
+
+// A server on 127.0.0.1 that accepts one connection, reads whatever the client sends and never
+// answers, reporting how the client ended the connection. HttpTestServer cannot tell: while a
+// reply waits it does not read.
+class SilentServer {
+ public:
+  enum class End { kOpen, kEof, kError };
+
+  SilentServer() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    auto* sa = reinterpret_cast<sockaddr*>(&addr);
+    if (listen_fd_ < 0 || ::bind(listen_fd_, sa, len) != 0 || ::listen(listen_fd_, 1) != 0 ||
+        ::getsockname(listen_fd_, sa, &len) != 0) {
+      throw std::runtime_error("SilentServer: cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SilentServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+
+  // True once some bytes of a request arrived.
+  bool wait_for_request(std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [this] { return received_ > 0; });
+  }
+  // How the client ended the connection; kOpen when it did not within timeout.
+  End wait_for_end(std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [this] { return end_ != End::kOpen; });
+    return end_;
+  }
+
+ private:
+  // Polls in short steps so the destructor's stop_ ends it even when no client came.
+  void run() {
+    int fd = -1;
+    while (!stop_ && fd < 0) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) fd = ::accept(listen_fd_, nullptr, nullptr);
+    }
+    if (fd < 0) return;
+    char buf[4096];
+    while (!stop_) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      std::lock_guard lock(mu_);
+      if (n > 0) {
+        received_ += static_cast<size_t>(n);
+      } else {
+        end_ = n == 0 ? End::kEof : End::kError;
+      }
+      cv_.notify_all();
+      if (n <= 0) break;
+    }
+    ::close(fd);
+  }
+
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t received_ = 0;
+  End end_ = End::kOpen;
+  std::thread thread_;
+};
 
 TEST(HttpClientTest, SendsMethodTargetHeadersAndBodyAndReturnsTheResponse) {
   HttpTestServer server;
@@ -274,6 +376,163 @@ TEST(HttpClientTest, ShutdownCancelsRequestsInFlight) {
   client.reset();
   Response r = p.get_future().get();
   EXPECT_EQ(r.error, ErrorKind::kCancelled);
+}
+
+TEST(HttpClientTest, CancelClosesARunningRequestsConnectionAndReportsCancelled) {
+  SilentServer server;
+  Pending p;
+  Client client({});
+  const RequestId id = client.send(post(server.url(), "{}", 30s), p.callback());
+  EXPECT_NE(id, 0u);
+  ASSERT_TRUE(server.wait_for_request());
+  client.cancel(id);
+  ASSERT_TRUE(p.arrives_within(2s)) << "not cancelled well before the 30 s timeout";
+  Response r = p.future.get();
+  EXPECT_EQ(r.error, ErrorKind::kCancelled);
+  EXPECT_EQ(r.error_message, "cancelled by the caller");
+  EXPECT_EQ(server.wait_for_end(), SilentServer::End::kEof);
+}
+
+TEST(HttpClientTest, CancelClosesARunningHttpsRequest) {
+  HttpTestServer server(HttpTestServerOptions{.tls = true});
+  server.enqueue(Reply::text(200, "never").after(30000ms));
+  Pending p;
+  Client client(trusting(server.ca_file()));
+  const RequestId id = client.send(post(server.url("/"), "{}", 30s), p.callback());
+  ASSERT_TRUE(server.wait_for_requests(1));
+  client.cancel(id);
+  ASSERT_TRUE(p.arrives_within(2s));
+  EXPECT_EQ(p.future.get().error, ErrorKind::kCancelled);
+}
+
+TEST(HttpClientTest, CancelRemovesAQueuedRequestAndLeavesTheRunningOneAlone) {
+  HttpTestServer server;
+  // The server records a request only once its handler returns, so the handler says when the
+  // first one arrived, then holds its answer until the test releases it.
+  std::promise<void> arrive;
+  std::future<void> arrived = arrive.get_future();
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  server.set_handler([&arrive, released](const auto& req) {
+    if (req.target == "/first") {
+      arrive.set_value();
+      released.wait_for(10s);
+    }
+    return Reply::text(200, req.target);
+  });
+  ClientOptions o;
+  o.max_connections = 1;
+  Pending first;
+  Pending queued;
+  Client client(o);
+  client.send(post(server.url("/first"), "{}", 30s), first.callback());
+  ASSERT_EQ(arrived.wait_for(10s), std::future_status::ready);
+  const RequestId id = client.send(post(server.url("/queued"), "{}", 30s), queued.callback());
+  client.cancel(id);
+  ASSERT_TRUE(queued.arrives_within(2s));
+  Response q = queued.future.get();
+  EXPECT_EQ(q.error, ErrorKind::kCancelled);
+  EXPECT_EQ(q.error_message, "cancelled by the caller");
+  EXPECT_FALSE(first.arrives_within(0ms));
+  release.set_value();
+  Response f = first.future.get();
+  ASSERT_TRUE(f.ok()) << f.error_message;
+  EXPECT_EQ(f.body, "/first");
+  // On the one connection, a cancelled request that was sent anyway would come before this one.
+  EXPECT_TRUE(fetch(client, post(server.url("/third"))).ok());
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].target, "/first");
+  EXPECT_EQ(reqs[1].target, "/third");
+}
+
+TEST(HttpClientTest, CancellingTheRunningRequestFreesItsSlotForTheNextOfItsOrigin) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(200, "never").after(30000ms));
+  ClientOptions o;
+  o.max_connections = 1;
+  Pending hanging;
+  Pending queued;
+  Client client(o);
+  const RequestId id = client.send(post(server.url("/hang"), "{}", 30s), hanging.callback());
+  ASSERT_TRUE(server.wait_for_requests(1));
+  client.send(post(server.url("/queued"), "{}", 30s), queued.callback());
+  client.cancel(id);
+  ASSERT_TRUE(hanging.arrives_within(2s));
+  EXPECT_EQ(hanging.future.get().error, ErrorKind::kCancelled);
+  ASSERT_TRUE(queued.arrives_within(10s)) << "the queued request never got the freed slot";
+  Response r = queued.future.get();
+  ASSERT_TRUE(r.ok()) << r.error_message;
+  EXPECT_FALSE(r.reused_connection);  // the cancelled request's connection is never pooled
+  EXPECT_TRUE(fetch(client, post(server.url("/after"))).ok());
+  EXPECT_EQ(server.connection_count(), 2u);
+}
+
+TEST(HttpClientTest, CancelAfterCompletionOrOfAnUnknownIdIsANoOp) {
+  HttpTestServer server;
+  std::atomic<int> calls{0};
+  Pending p;
+  Client client({});
+  const RequestId id = client.send(post(server.url("/")), [&](Response r) {
+    ++calls;
+    p.promise.set_value(std::move(r));
+  });
+  ASSERT_TRUE(p.future.get().ok());
+  client.cancel(id);
+  client.cancel(id + 1000);
+  client.cancel(0);
+  // Handled in order on the client thread, so the cancels above ran before this answer.
+  Response next = fetch(client, post(server.url("/")));
+  ASSERT_TRUE(next.ok()) << next.error_message;
+  EXPECT_TRUE(next.reused_connection);  // the finished request's connection stayed pooled
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(HttpClientTest, CancelWorksFromInsideAnotherRequestsCallback) {
+  HttpTestServer server;
+  server.set_handler([](const auto& req) {
+    return req.target == "/hang" ? Reply::text(200, "late").after(30000ms) : Reply::text(200, "ok");
+  });
+  Pending hanging;
+  Pending quick;
+  Client client({});
+  const RequestId id = client.send(post(server.url("/hang"), "{}", 30s), hanging.callback());
+  ASSERT_TRUE(server.wait_for_requests(1));
+  client.send(post(server.url("/quick")), [&](Response r) {
+    client.cancel(id);
+    quick.promise.set_value(std::move(r));
+  });
+  ASSERT_TRUE(quick.future.get().ok());
+  ASSERT_TRUE(hanging.arrives_within(2s));
+  EXPECT_EQ(hanging.future.get().error, ErrorKind::kCancelled);
+}
+
+TEST(HttpClientTest, CancelRacingCompletionAndTimeoutRunsDoneExactlyOnce) {
+  HttpTestServer server;
+  constexpr int kRequests = 64;
+  std::vector<std::atomic<int>> calls(kRequests);
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  Client client({});
+  for (int i = 0; i < kRequests; ++i) {
+    // Every other request is cancelled while it may be completing or timing out (0-3 ms).
+    const std::chrono::nanoseconds timeout = i % 4 == 0 ? 5s : std::chrono::milliseconds(i % 4);
+    const RequestId id = client.send(post(server.url("/"), "{}", timeout), [&, i](Response) {
+      ++calls[static_cast<size_t>(i)];
+      std::lock_guard lock(mu);
+      ++done;
+      cv.notify_all();
+    });
+    if (i % 2 == 0) client.cancel(id);
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return done >= kRequests; }));
+  }
+  // A later answer means every earlier cancel and aborted step has been handled.
+  EXPECT_TRUE(fetch(client, post(server.url("/"))).ok());
+  for (int i = 0; i < kRequests; ++i) EXPECT_EQ(calls[static_cast<size_t>(i)].load(), 1) << i;
 }
 
 TEST(HttpHelpersTest, ParsesRetryAfterSecondsAndDates) {
