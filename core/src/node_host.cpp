@@ -3,14 +3,16 @@
 #include "sluice/core/node_host.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "sluice/redact.hpp"
 #include "sluice/sdk.hpp"
@@ -38,14 +40,12 @@ namespace {
 class JsonFormatter : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    auto secs = std::chrono::duration_cast<std::chrono::microseconds>(
-        msg.time.time_since_epoch());
-    nlohmann::json j = {
-        {"time_us", secs.count()},
-        {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
-                              spdlog::level::to_string_view(msg.level).size())},
-        {"logger", std::string(msg.logger_name.data(), msg.logger_name.size())},
-        {"msg", std::string(msg.payload.data(), msg.payload.size())}};
+    auto secs = std::chrono::duration_cast<std::chrono::microseconds>(msg.time.time_since_epoch());
+    nlohmann::json j = {{"time_us", secs.count()},
+                        {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
+                                              spdlog::level::to_string_view(msg.level).size())},
+                        {"logger", std::string(msg.logger_name.data(), msg.logger_name.size())},
+                        {"msg", std::string(msg.payload.data(), msg.payload.size())}};
     std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     line += '\n';
     dest.append(line.data(), line.data() + line.size());
@@ -86,7 +86,9 @@ void configure_logging(const std::string& level, const std::string& format) {
 }
 
 NodeHost::NodeHost(const HostServices& services, const NodeSpec& node, NodeMetrics* metrics)
-    : services_(services), node_name_(node.name), metrics_(metrics),
+    : services_(services),
+      node_name_(node.name),
+      metrics_(metrics),
       logger_(make_logger(services.pipeline + "." + node.name)) {
   state_dir_ = services.state_dir.empty() ? "" : services.state_dir + "/nodes/" + node.name;
   // Each secret option in every form it can come back in (a server echoing a webhook URL's
@@ -115,6 +117,11 @@ NodeHost::NodeHost(const HostServices& services, const NodeSpec& node, NodeMetri
   host_.child_process = &child_process_cb;
   host_.state_get = &state_get_cb;
   host_.state_commit = &state_commit_cb;
+  host_.timer_start = &timer_start_cb;
+  host_.timer_cancel = &timer_cancel_cb;
+  host_.child_start = &child_start_cb;
+  host_.child_cancel = &child_cancel_cb;
+  is_source_ = node.kind == NodeKind::kSource;
 }
 
 std::string NodeHost::redact(std::string msg) const {
@@ -124,9 +131,9 @@ std::string NodeHost::redact(std::string msg) const {
 
 void NodeHost::log_cb(void* ctx, sluice_log_level level, const char* msg, size_t len) {
   auto* self = static_cast<NodeHost*>(ctx);
-  static constexpr spdlog::level::level_enum kLevels[] = {
-      spdlog::level::trace, spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
-      spdlog::level::err};
+  static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::trace,
+                                                          spdlog::level::debug, spdlog::level::info,
+                                                          spdlog::level::warn, spdlog::level::err};
   auto lvl = kLevels[std::min<int>(std::max<int>(level, 0), 4)];
   if (!self->logger_->should_log(lvl)) return;
   self->logger_->log(lvl, "{}", self->redact(std::string(msg, len)));
@@ -176,8 +183,8 @@ int64_t NodeHost::state_get_cb(void* ctx, const char* key, uint8_t* buf, size_t 
 }
 
 int NodeHost::state_commit_cb(void* ctx, const sluice_state_write* writes, size_t write_count,
-                              const sluice_setting_write* settings, size_t setting_count,
-                              char* err, size_t err_cap) {
+                              const sluice_setting_write* settings, size_t setting_count, char* err,
+                              size_t err_cap) {
   auto* self = static_cast<NodeHost*>(ctx);
   auto fail = [&](const std::string& msg) {
     if (err != nullptr && err_cap > 0) {
@@ -236,14 +243,11 @@ void NodeHost::gauge_set_cb(void* ctx, const char* name, const char* labels, dou
 void NodeHost::observe_cb(void* ctx, const char* name, const char* labels, double v) {
   auto* self = static_cast<NodeHost*>(ctx);
   if (self->services_.metrics) {
-    self->services_.metrics->observe(self->node_name_, name, self->redact(labels ? labels : ""),
-                                     v);
+    self->services_.metrics->observe(self->node_name_, name, self->redact(labels ? labels : ""), v);
   }
 }
 
-size_t NodeHost::child_count_cb(void* ctx) {
-  return static_cast<NodeHost*>(ctx)->children_.size();
-}
+size_t NodeHost::child_count_cb(void* ctx) { return static_cast<NodeHost*>(ctx)->children_.size(); }
 
 const char* NodeHost::child_name_cb(void* ctx, size_t i) {
   auto* self = static_cast<NodeHost*>(ctx);
@@ -252,10 +256,31 @@ const char* NodeHost::child_name_cb(void* ctx, size_t i) {
 
 namespace {
 
+// A plugin's outcome, reading the ABI 1.2 usage members only from a plugin built with them
+// (an older plugin's struct ends before them).
+sluice_outcome read_outcome(const sluice_outcome* o, uint32_t plugin_minor) {
+  sluice_outcome out{};
+  if (plugin_minor >= 2) {
+    out = *o;
+  } else {
+    std::memcpy(&out, o, offsetof(sluice_outcome, input_tokens));
+  }
+  return out;
+}
+
+}  // namespace
+
 // One call of a child processor. The child may emit and finish on any thread; the composite's
-// callback always runs on the composite's stage thread, through its executor.
-struct ChildCall {
-  sluice_call call{};
+// callback always runs on the composite's stage thread, through its executor, exactly once:
+// with the child's outcome, or with cancelled / timeout when the composite or the deadline
+// abandoned the call first (`state` decides which, by one compare-and-swap). Two references
+// keep it alive: the child's (until its done) and the delivery's (until the callback ran).
+struct NodeHost::ChildCall {
+  enum State : int { kRunning = 0, kDone = 1, kAbandoned = 2 };
+
+  sluice_call call{};  // call.host_data points back here
+  NodeHost* parent = nullptr;
+  uint64_t id = 0;
   std::vector<uint8_t> input;
   std::vector<std::vector<uint8_t>> emitted;
   std::vector<std::string> outputs;
@@ -264,20 +289,63 @@ struct ChildCall {
   sluice_child_callback cb = nullptr;
   void* user = nullptr;
   int64_t start_ns = 0;
+  int64_t latency_ns = 0;
+  uint64_t deadline_timer = 0;  // stage thread only
   sluice_outcome outcome{};
   std::string message;
+  std::string model;
+  std::atomic<int> state{kRunning};
+  std::atomic<int> refs{2};
+  // The child's cancel handler (sluice_call.on_cancel), resolved exactly once.
+  std::mutex cancel_mu;
+  void (*cancel_fn)(void*, int) = nullptr;
+  void* cancel_user = nullptr;
+  int resolved = -1;  // -1 not yet, else the `cancelled` argument it was resolved with
 
+  void release() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  // Tells the child's handler, once, whether the call was abandoned.
+  void resolve_cancel(int cancelled) {
+    void (*fn)(void*, int) = nullptr;
+    void* u = nullptr;
+    {
+      std::lock_guard lock(cancel_mu);
+      if (resolved >= 0) return;
+      resolved = cancelled;
+      fn = std::exchange(cancel_fn, nullptr);
+      u = cancel_user;
+    }
+    if (fn != nullptr) fn(u, cancelled);
+  }
+  void set_message(const char* text) {
+    message = text ? text : "";
+    outcome.message = message.empty() ? nullptr : message.c_str();
+  }
+
+  static void on_cancel(sluice_call* c, void (*fn)(void*, int), void* u) {
+    auto* self = static_cast<ChildCall*>(c->host_data);
+    int now = -1;
+    {
+      std::lock_guard lock(self->cancel_mu);
+      if (self->resolved >= 0) {
+        now = self->resolved;
+      } else {
+        self->cancel_fn = fn;
+        self->cancel_user = u;
+      }
+    }
+    if (now >= 0) fn(u, now);
+  }
   static void emit(sluice_call* c, const char* output, const uint8_t* data, size_t size) {
-    auto* self = reinterpret_cast<ChildCall*>(c);
+    auto* self = static_cast<ChildCall*>(c->host_data);
+    if (self->state.load(std::memory_order_acquire) != kRunning) return;  // abandoned
     self->emitted.emplace_back(data, data + size);
     self->outputs.emplace_back(output ? output : "");
   }
   static void done(sluice_call* c, const sluice_outcome* o) {
-    auto* self = reinterpret_cast<ChildCall*>(c);
+    auto* self = static_cast<ChildCall*>(c->host_data);
     int64_t latency = sluice::mono_ns() - self->start_ns;
-    self->outcome = *o;
-    self->message = o->message ? o->message : "";
-    self->outcome.message = self->message.empty() ? nullptr : self->message.c_str();
     NodeMetrics* m = self->child->host().metrics();
     if (m != nullptr) {
       m->in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -288,57 +356,138 @@ struct ChildCall {
         m->errors[o->status].fetch_add(1, std::memory_order_relaxed);
       }
     }
-    self->executor->post([self, latency] {
-      std::unique_ptr<ChildCall> owned(self);
-      std::vector<const uint8_t*> data;
-      std::vector<size_t> sizes;
-      std::vector<const char*> outs;
-      for (size_t i = 0; i < owned->emitted.size(); ++i) {
-        data.push_back(owned->emitted[i].data());
-        sizes.push_back(owned->emitted[i].size());
-        outs.push_back(owned->outputs[i].c_str());
+    int expected = kRunning;
+    if (self->state.compare_exchange_strong(expected, kDone, std::memory_order_acq_rel)) {
+      self->outcome = read_outcome(o, self->child->descriptor().abi_minor);
+      self->set_message(o->message);
+      self->model = self->outcome.model ? self->outcome.model : "";
+      self->outcome.model = self->model.empty() ? nullptr : self->model.c_str();
+      self->latency_ns = latency;
+      self->resolve_cancel(0);
+      self->executor->post([self] { self->deliver(); });
+    }
+    // else: abandoned first; the composite has its cancelled/timeout outcome already.
+    self->release();
+  }
+
+  // Abandons the call (stage thread): the composite gets `status` unless the child's outcome
+  // came first.
+  void abandon(sluice_status status, const std::string& why) {
+    int expected = kRunning;
+    if (!state.compare_exchange_strong(expected, kAbandoned, std::memory_order_acq_rel)) return;
+    outcome = sluice_outcome{};
+    outcome.status = status;
+    set_message(why.c_str());
+    latency_ns = sluice::mono_ns() - start_ns;
+    resolve_cancel(1);
+    executor->post([this] { deliver(); });
+  }
+
+  // Runs the composite's callback (stage thread), once.
+  void deliver() {
+    parent->child_calls_.erase(id);
+    if (deadline_timer != 0) executor->cancel_scheduled(std::exchange(deadline_timer, 0));
+    std::vector<const uint8_t*> data;
+    std::vector<size_t> sizes;
+    std::vector<const char*> outs;
+    if (state.load(std::memory_order_acquire) == kDone) {
+      for (size_t i = 0; i < emitted.size(); ++i) {
+        data.push_back(emitted[i].data());
+        sizes.push_back(emitted[i].size());
+        outs.push_back(outputs[i].c_str());
       }
-      sluice_child_result r{&owned->outcome, latency, data.size(), data.data(), sizes.data(),
-                            outs.data()};
-      owned->cb(owned->user, &r);
-    });
+    }
+    sluice_child_result r{&outcome,    latency_ns,   data.size(),
+                          data.data(), sizes.data(), outs.data()};
+    cb(user, &r);
+    release();
   }
 };
-static_assert(offsetof(ChildCall, call) == 0);
+
+namespace {
+
+std::string format_ms(int64_t ns) {
+  return fmt::format("{:.1f} ms", static_cast<double>(ns) / 1e6);
+}
 
 }  // namespace
 
 void NodeHost::child_process_cb(void* ctx, size_t i, const uint8_t* event, size_t size,
                                 sluice_child_callback cb, void* user) {
+  child_start_cb(ctx, i, event, size, 0, cb, user);
+}
+
+uint64_t NodeHost::child_start_cb(void* ctx, size_t i, const uint8_t* event, size_t size,
+                                  int64_t deadline_ns, sluice_child_callback cb, void* user) {
   auto* self = static_cast<NodeHost*>(ctx);
   auto* c = new ChildCall();
+  c->parent = self;
+  c->id = ++self->next_child_call_;
   c->input.assign(event, event + size);
   c->cb = cb;
   c->user = user;
   c->executor = self->executor_;
-  if (i >= self->children_.size()) {
-    c->child = nullptr;
-    sluice_outcome o{SLUICE_ERR_INTERNAL, "no such child", 0, 0};
-    c->outcome = o;
-    self->executor_->post([c] {
-      std::unique_ptr<ChildCall> owned(c);
-      sluice_child_result r{&owned->outcome, 0, 0, nullptr, nullptr, nullptr};
-      owned->cb(owned->user, &r);
-    });
-    return;
-  }
+  c->start_ns = sluice::mono_ns();
+  self->child_calls_.emplace(c->id, c);
+  auto fail_now = [c](sluice_status status, const std::string& why) {
+    c->refs.store(1);  // no child will ever call done
+    c->state.store(ChildCall::kAbandoned);
+    c->outcome.status = status;
+    c->set_message(why.c_str());
+    c->resolved = 1;
+    c->executor->post([c] { c->deliver(); });
+    return c->id;
+  };
+  if (i >= self->children_.size()) return fail_now(SLUICE_ERR_INTERNAL, "no such child");
   c->child = self->children_[i];
+  if (deadline_ns != 0 && deadline_ns <= c->start_ns) {
+    return fail_now(SLUICE_ERR_TIMEOUT,
+                    fmt::format("{}: no time left before the deadline (passed {} ago)",
+                                c->child->spec().name, format_ms(c->start_ns - deadline_ns)));
+  }
   c->call.event = c->input.data();
   c->call.event_size = c->input.size();
+  c->call.host_data = c;
   c->call.emit = &ChildCall::emit;
   c->call.done = &ChildCall::done;
-  c->start_ns = sluice::mono_ns();
+  c->call.deadline_ns = deadline_ns;
+  c->call.on_cancel = &ChildCall::on_cancel;
+  if (deadline_ns != 0 && c->executor != nullptr) {
+    int64_t budget = deadline_ns - c->start_ns;
+    c->deadline_timer = c->executor->schedule(budget, [c, budget](bool cancelled) {
+      if (cancelled) return;
+      c->deadline_timer = 0;
+      c->abandon(SLUICE_ERR_TIMEOUT, fmt::format("{}: no answer within its deadline ({})",
+                                                 c->child->spec().name, format_ms(budget)));
+    });
+  }
   if (NodeMetrics* m = c->child->host().metrics()) {
     m->events_in.fetch_add(1, std::memory_order_relaxed);
     m->in_flight.fetch_add(1, std::memory_order_relaxed);
   }
+  uint64_t id = c->id;  // the child may complete (and the call be freed) inside process()
   const sluice_plugin_descriptor& d = c->child->descriptor();
   d.process(c->child->plugin().self(), &c->call);
+  return id;
+}
+
+void NodeHost::child_cancel_cb(void* ctx, uint64_t call_id) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  auto it = self->child_calls_.find(call_id);
+  if (it == self->child_calls_.end()) return;
+  it->second->abandon(SLUICE_ERR_CANCELLED, "cancelled by " + self->node_name_);
+}
+
+uint64_t NodeHost::timer_start_cb(void* ctx, int64_t delay_ns, void (*fn)(void*, int), void* user) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->is_source_ || self->executor_ == nullptr) return 0;
+  return self->executor_->schedule(delay_ns,
+                                   [fn, user](bool cancelled) { fn(user, cancelled ? 1 : 0); });
+}
+
+int NodeHost::timer_cancel_cb(void* ctx, uint64_t id) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  return self->executor_ != nullptr && self->executor_->cancel_scheduled(id) ? 1 : 0;
 }
 
 void NodeInstance::set_executor(Executor* e) {
@@ -379,9 +528,9 @@ std::unique_ptr<NodeInstance> NodeInstance::create(const PipelineSpec& spec, con
   }
   const Plugin* plugin = plugins.find(node.kind, node.type);
   if (plugin == nullptr) {
-    throw ConfigError({Diagnostic{node.pos, fmt::format("{}.{}: unknown {} type '{}'",
-                                                        kind_section(node.kind), node.name,
-                                                        kind_name(node.kind), node.type)}});
+    throw ConfigError(
+        {Diagnostic{node.pos, fmt::format("{}.{}: unknown {} type '{}'", kind_section(node.kind),
+                                          node.name, kind_name(node.kind), node.type)}});
   }
   NodeMetrics* metrics = services.metrics
                              ? &services.metrics->node(node.name, kind_name(node.kind), node.type)

@@ -3,6 +3,7 @@
 #include "stage.hpp"
 
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -11,8 +12,8 @@
 #include <fmt/format.h>
 
 #include "sluice/core/runtime.hpp"
-#include "zmq_handoff.hpp"
 #include "sluice/sdk.hpp"
+#include "zmq_handoff.hpp"
 
 namespace sluice::core {
 namespace {
@@ -92,21 +93,28 @@ Stage::Stage(Pipeline& pipeline, std::unique_ptr<NodeInstance> node, StageWiring
   max_in_flight_ = node_->spec().max_in_flight;
   ordered_ = node_->spec().ordered;
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   zmq_msg_init(&peer_id_);
   node_->set_executor(this);
 }
 
 Stage::~Stage() {
   join();
-  // Destroy the plugin first: it may complete outstanding calls, which post into our queue.
+  // Timers still pending never fire; their owners release what they hold while the plugin is
+  // still alive. Then destroy the plugin: it may complete outstanding calls, which post into
+  // our queue.
+  timers_.clear();
   node_.reset();
   close_sockets();  // when the run ended before the thread started (another stage's bind failed)
   for (auto& s : slot_pool_) zmq_msg_close(&s->msg);
   zmq_msg_close(&peer_id_);
   if (wake_fd_ >= 0) close(wake_fd_);
+  if (timer_fd_ >= 0) close(timer_fd_);
 }
 
-void Stage::start() { thread_ = std::thread([this] { thread_main(); }); }
+void Stage::start() {
+  thread_ = std::thread([this] { thread_main(); });
+}
 
 void Stage::join() {
   if (thread_.joinable()) thread_.join();
@@ -120,6 +128,33 @@ void Stage::post(std::function<void()> fn) {
   }
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+uint64_t Stage::schedule(int64_t delay_ns, std::function<void(bool cancelled)> fn) {
+  bool earliest = false;
+  uint64_t id =
+      timers_.add(sluice::mono_ns() + std::max<int64_t>(delay_ns, 0), std::move(fn), &earliest);
+  if (earliest && tls_stage != this) {
+    uint64_t one = 1;  // the loop re-arms its timer before it sleeps again
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+  }
+  return id;
+}
+
+bool Stage::cancel_scheduled(uint64_t id) { return timers_.cancel(id); }
+
+void Stage::run_timers() {
+  if (timers_.maybe_empty() && armed_due_ == 0) return;  // the common case: no timers
+  timers_.run_due(sluice::mono_ns());
+  int64_t next = timers_.next_due();
+  if (next == armed_due_) return;
+  itimerspec spec{};
+  if (next != 0) {
+    spec.it_value.tv_sec = next / 1'000'000'000;
+    spec.it_value.tv_nsec = next % 1'000'000'000;
+  }
+  timerfd_settime(timer_fd_, next != 0 ? TFD_TIMER_ABSTIME : 0, &spec, nullptr);
+  armed_due_ = next;
 }
 
 void Stage::wake() {
@@ -168,8 +203,10 @@ void Stage::thread_main() {
 }
 
 void Stage::fail(const std::string& reason) {
-  node_->host().logger().error("stage failed: {}; ending its output edges and stopping the "
-                               "pipeline", node_->host().redact(reason));
+  node_->host().logger().error(
+      "stage failed: {}; ending its output edges and stopping the "
+      "pipeline",
+      node_->host().redact(reason));
   if (!failed_) failure_ = node_->host().redact(reason);
   failed_ = true;
   pipeline_.stop_for_failure();
@@ -203,8 +240,8 @@ void Stage::open_sockets() {
       zmq_setsockopt(router_, ZMQ_ZAP_DOMAIN, name().data(), name().size());
     }
     if (zmq_bind(router_, wiring_.remote_bind.c_str()) != 0) {
-      throw std::runtime_error(fmt::format("cannot listen on {}: {}", wiring_.remote_bind,
-                                           zmq_strerror(zmq_errno())));
+      throw std::runtime_error(
+          fmt::format("cannot listen on {}: {}", wiring_.remote_bind, zmq_strerror(zmq_errno())));
     }
   }
   std::random_device rd;
@@ -408,8 +445,8 @@ void Stage::report_undelivered() {
     if (lost == 0) continue;
     total += lost;
     node_->host().logger().error(
-        "{} of {} events on the edge to node '{}' (process '{}' at {}) were not delivered{}",
-        lost, r->sent + r->failed, r->edge.node, r->edge.process, r->edge.endpoint,
+        "{} of {} events on the edge to node '{}' (process '{}' at {}) were not delivered{}", lost,
+        r->sent + r->failed, r->edge.node, r->edge.process, r->edge.endpoint,
         r->acked ? fmt::format(" (the receiver counted {})", r->ack_count)
                  : ": the downstream process never confirmed the end of stream");
   }
@@ -460,6 +497,9 @@ Stage::Slot* Stage::acquire_slot() {
     s->call.host_data = s.get();
     s->call.emit = &emit_cb;
     s->call.done = &done_cb;
+    s->call.deadline_ns = 0;  // events between stages carry no deadline
+    // Nothing abandons a stage's own call: release the handler's data at once.
+    s->call.on_cancel = [](sluice_call*, void (*fn)(void*, int), void* user) { fn(user, 0); };
     free_slots_.push_back(s.get());
     slot_pool_.push_back(std::move(s));
   }
@@ -545,7 +585,8 @@ void Stage::stop_remote_inputs() {
 
 void Stage::run_consumer() {
   const sluice_plugin_descriptor& d = node_->descriptor();
-  zmq_pollitem_t items[3] = {{nullptr, wake_fd_, ZMQ_POLLIN, 0},
+  zmq_pollitem_t items[4] = {{nullptr, wake_fd_, ZMQ_POLLIN, 0},
+                             {nullptr, timer_fd_, ZMQ_POLLIN, 0},
                              {pull_, 0, ZMQ_POLLIN, 0},
                              {nullptr, 0, ZMQ_POLLIN, 0}};
   auto inputs_done = [this] {
@@ -556,6 +597,7 @@ void Stage::run_consumer() {
   bool flushed = false;
   while (true) {
     run_posted();
+    run_timers();
     flush_metrics();
     // A stop ends what comes from other processes at once: their end of stream may never come
     // while they run. Edges inside this process still end with their own markers.
@@ -652,11 +694,11 @@ void Stage::run_consumer() {
       in_process_ = nullptr;
     }
     if (received > 0 || local_eos_ + remote_eos_ != eos_before) continue;
-    items[1].events = can_take ? ZMQ_POLLIN : 0;
-    items[2].socket = router_;
     items[2].events = can_take ? ZMQ_POLLIN : 0;
-    items[0].revents = items[1].revents = items[2].revents = 0;
-    int rc = zmq_poll(items, router_ != nullptr ? 3 : 2, 200);
+    items[3].socket = router_;
+    items[3].events = can_take ? ZMQ_POLLIN : 0;
+    items[0].revents = items[1].revents = items[2].revents = items[3].revents = 0;
+    int rc = zmq_poll(items, router_ != nullptr ? 4 : 3, 200);
     if (rc < 0 && zmq_errno() != EINTR) {
       throw std::runtime_error(fmt::format("poll: {}", zmq_strerror(zmq_errno())));
     }
@@ -664,8 +706,16 @@ void Stage::run_consumer() {
       uint64_t v;
       [[maybe_unused]] ssize_t n = read(wake_fd_, &v, sizeof(v));
     }
+    if (items[1].revents & ZMQ_POLLIN) {
+      uint64_t expirations;
+      [[maybe_unused]] ssize_t n = read(timer_fd_, &expirations, sizeof(expirations));
+      armed_due_ = 0;  // a one-shot timer disarms itself when it fires
+    }
   }
   if (flushes && !flushed && !pipeline_.hard_stopped()) d.flush(node_->plugin().self());
+  // What is still queued: the outcomes of child calls a composite abandoned (cancelled, or
+  // past their deadline) after it had finished its event, which release those calls.
+  run_posted();
   flush_metrics();
 }
 
@@ -692,7 +742,9 @@ void Stage::done_cb(sluice_call* call, const sluice_outcome* outcome) {
     self->complete(s, *outcome);
     return;
   }
-  sluice_outcome copy = *outcome;
+  // Only the 1.0 members: an older plugin's struct ends before the 1.2 usage.
+  sluice_outcome copy{};
+  copy.status = outcome->status;
   std::string msg = outcome->message ? outcome->message : "";
   self->post([self, s, copy, msg]() mutable {
     copy.message = msg.c_str();
@@ -706,7 +758,8 @@ void Stage::complete(Slot* s, const sluice_outcome& outcome) {
   if (outcome.message) s->message = outcome.message;
   if (s->timed || in_process_ != s) local_.process_time.observe_ns(sluice::now_ns() - s->start_ns);
   if (metrics_) {
-    if (outcome.status != SLUICE_OK && static_cast<size_t>(outcome.status) < metrics_->errors.size()) {
+    if (outcome.status != SLUICE_OK &&
+        static_cast<size_t>(outcome.status) < metrics_->errors.size()) {
       metrics_->errors[outcome.status].fetch_add(1, std::memory_order_relaxed);
     }
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sluice/core/node_host.hpp"
+#include "sluice/core/timer_queue.hpp"
 
 namespace sluice::core {
 
@@ -58,6 +59,8 @@ class Stage : public Executor {
   void start();
   void join();
   void post(std::function<void()> fn) override;
+  uint64_t schedule(int64_t delay_ns, std::function<void(bool cancelled)> fn) override;
+  bool cancel_scheduled(uint64_t id) override;
   // Wakes sleeping sources and the poll loop (stop requested).
   void wake();
 
@@ -104,6 +107,8 @@ class Stage : public Executor {
   void run_source();
   void run_consumer();
   void run_posted();
+  // Runs the timers that are due, then arms timer_fd_ for the next one.
+  void run_timers();
   // Next message from the inproc PULL or the remote ROUTER (alternating); *peer is set for
   // remote messages. False when neither has one.
   bool recv_message(zmq_msg_t* msg, Peer** peer);
@@ -177,6 +182,9 @@ class Stage : public Executor {
   std::vector<Slot*> free_slots_;
 
   int wake_fd_ = -1;
+  int timer_fd_ = -1;       // fires at the next timer's due time (µs precision, unlike a poll)
+  int64_t armed_due_ = 0;   // what timer_fd_ is armed for (0 = disarmed)
+  TimerQueue timers_;
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;
   std::atomic<bool> has_posted_{false};

@@ -183,7 +183,8 @@ const sluice_plugin_descriptor* contract_breaker() {
     x.create = [](const sluice_host*, const char*, sluice_error*) -> void* { return new int(0); };
     x.destroy = [](void* self) { delete static_cast<int*>(self); };
     x.process = [](void*, sluice_call* call) {
-      sluice_outcome ok{SLUICE_OK, nullptr, 0, 0};
+      sluice_outcome ok{};
+      ok.status = SLUICE_OK;
       call->done(call, &ok);
       call->emit(call, nullptr, call->event, call->event_size);
       call->done(call, &ok);

@@ -18,6 +18,7 @@
 #include "sluice/core/node_host.hpp"
 #include "sluice/core/plugin_registry.hpp"
 #include "sluice/core/state.hpp"
+#include "sluice/core/timer_queue.hpp"
 
 namespace sluice::testing {
 namespace fs = std::filesystem;
@@ -74,19 +75,51 @@ struct PluginHarness::Impl : Executor {
   std::condition_variable cv;
   std::vector<std::function<void()>> posted;
 
+  TimerQueue timers;
+
   void post(std::function<void()> fn) override {
     std::lock_guard lock(mu);
     posted.push_back(std::move(fn));
     cv.notify_all();
   }
+  uint64_t schedule(int64_t delay_ns, std::function<void(bool)> fn) override {
+    uint64_t id = timers.add(sluice::mono_ns() + std::max<int64_t>(delay_ns, 0), std::move(fn));
+    std::lock_guard lock(mu);
+    cv.notify_all();
+    return id;
+  }
+  bool cancel_scheduled(uint64_t id) override { return timers.cancel(id); }
+  // Posted callbacks and due timers, as a stage thread runs them between events.
   void run_posted(std::unique_lock<std::mutex>& lock) {
-    while (!posted.empty()) {
-      auto fns = std::move(posted);
-      posted.clear();
+    for (;;) {
+      if (!posted.empty()) {
+        auto fns = std::move(posted);
+        posted.clear();
+        lock.unlock();
+        for (auto& f : fns) f();
+        lock.lock();
+        continue;
+      }
+      int64_t next = timers.next_due();
+      if (next == 0 || next > sluice::mono_ns()) return;
       lock.unlock();
-      for (auto& f : fns) f();
+      timers.run_due(sluice::mono_ns());
       lock.lock();
     }
+  }
+  // Waits for a post, the next timer or the deadline.
+  std::cv_status wait(std::unique_lock<std::mutex>& lock,
+                      std::chrono::steady_clock::time_point deadline) {
+    int64_t next = timers.next_due();
+    if (next != 0) {
+      auto until = std::chrono::steady_clock::now() +
+                   std::chrono::nanoseconds(std::max<int64_t>(next - sluice::mono_ns(), 0));
+      if (until < deadline) {
+        cv.wait_until(lock, until);
+        return std::cv_status::no_timeout;
+      }
+    }
+    return cv.wait_until(lock, deadline);
   }
 
   struct HarnessCall {
@@ -95,6 +128,36 @@ struct PluginHarness::Impl : Executor {
     std::vector<uint8_t> input;
     CallResult result;
     bool done = false;
+    // ABI 1.2 cancel handler the plugin registered (sluice_call.on_cancel).
+    void (*cancel_fn)(void*, int) = nullptr;
+    void* cancel_user = nullptr;
+    bool cancel_resolved = false;
+
+    ~HarnessCall() { resolve(0); }
+    void resolve(int cancelled) {
+      void (*fn)(void*, int) = nullptr;
+      void* user = nullptr;
+      {
+        std::lock_guard lock(impl->mu);
+        if (cancel_resolved) return;
+        cancel_resolved = true;
+        fn = std::exchange(cancel_fn, nullptr);
+        user = cancel_user;
+      }
+      if (fn != nullptr) fn(user, cancelled);
+    }
+    static void on_cancel(sluice_call* c, void (*fn)(void*, int), void* user) {
+      auto* self = reinterpret_cast<HarnessCall*>(c);
+      {
+        std::lock_guard lock(self->impl->mu);
+        if (!self->cancel_resolved) {
+          self->cancel_fn = fn;
+          self->cancel_user = user;
+          return;
+        }
+      }
+      fn(user, 1);
+    }
 
     static void emit(sluice_call* c, const char* output, const uint8_t* data, size_t size) {
       auto* self = reinterpret_cast<HarnessCall*>(c);
@@ -106,10 +169,7 @@ struct PluginHarness::Impl : Executor {
     static void finish(sluice_call* c, const sluice_outcome* o) {
       auto* self = reinterpret_cast<HarnessCall*>(c);
       std::lock_guard lock(self->impl->mu);
-      self->result.outcome.status = static_cast<Status>(o->status);
-      self->result.outcome.message = o->message ? o->message : "";
-      self->result.outcome.cost_usd = o->cost_usd;
-      self->result.outcome.retry_after_ns = o->retry_after_ns;
+      self->result.outcome = Outcome::from(*o, self->impl->node->descriptor().abi_minor >= 2);
       self->done = true;
       self->impl->cv.notify_all();
     }
@@ -171,6 +231,7 @@ void PluginHarness::start() {
 }
 
 PluginHarness::~PluginHarness() {
+  impl_->timers.clear();
   impl_->node.reset();
   if (auto logger = spdlog::get("test.test")) {
     auto& sinks = logger->sinks();
@@ -203,7 +264,7 @@ std::vector<CallResult> PluginHarness::process_all(const std::vector<std::vector
     impl_->run_posted(lock);
     bool all = std::all_of(calls.begin(), calls.end(), [](auto& c) { return c->done; });
     if (all) break;
-    if (impl_->cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+    if (impl_->wait(lock, deadline) == std::cv_status::timeout) {
       impl_->run_posted(lock);
       if (std::all_of(calls.begin(), calls.end(), [](auto& c) { return c->done; })) break;
       ADD_FAILURE() << "harness timeout: the plugin did not complete every call";
@@ -223,6 +284,50 @@ std::vector<CallResult> PluginHarness::process_all(const std::vector<std::vector
   std::vector<CallResult> out;
   for (auto& c : calls) out.push_back(std::move(c->result));
   return out;
+}
+
+CallResult PluginHarness::process_as_child(std::span<const uint8_t> event, int64_t deadline_ns,
+                                           std::optional<std::chrono::milliseconds> cancel_after,
+                                           std::chrono::milliseconds timeout) {
+  auto c = std::make_unique<Impl::HarnessCall>();
+  c->impl = impl_.get();
+  c->input.assign(event.begin(), event.end());
+  c->call.event = c->input.data();
+  c->call.event_size = c->input.size();
+  c->call.emit = &Impl::HarnessCall::emit;
+  c->call.done = &Impl::HarnessCall::finish;
+  c->call.deadline_ns = deadline_ns;
+  c->call.on_cancel = &Impl::HarnessCall::on_cancel;
+  const sluice_plugin_descriptor& d = impl_->node->descriptor();
+  auto started = std::chrono::steady_clock::now();
+  d.process(impl_->node->plugin().self(), &c->call);
+  auto deadline = started + timeout;
+  bool cancelled = false;
+  std::unique_lock lock(impl_->mu);
+  while (!c->done) {
+    impl_->run_posted(lock);
+    if (c->done) break;
+    auto wake = deadline;
+    if (cancel_after && !cancelled) wake = std::min(wake, started + *cancel_after);
+    impl_->wait(lock, wake);
+    if (cancel_after && !cancelled && std::chrono::steady_clock::now() >= started + *cancel_after &&
+        !c->done) {
+      cancelled = true;
+      lock.unlock();
+      c->resolve(1);
+      lock.lock();
+    }
+    if (!c->done && std::chrono::steady_clock::now() >= deadline) {
+      ADD_FAILURE() << "harness timeout: the plugin did not complete the call";
+      c.release();  // the plugin may still touch it
+      CallResult r;
+      r.outcome = Outcome::failure(Status::kInternal, "harness timeout");
+      return r;
+    }
+  }
+  CallResult r = c->result;
+  lock.unlock();
+  return r;
 }
 
 CallResult PluginHarness::process(std::span<const uint8_t> event,

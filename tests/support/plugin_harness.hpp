@@ -67,6 +67,12 @@ class PluginHarness {
   // which fails the test and returns status kInternal with message "harness timeout").
   CallResult process(std::span<const uint8_t> event,
                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // One call as a composite's child makes it (ABI 1.2): with an absolute mono_ns() deadline
+  // (0 = none) and, when cancel_after is set, abandoned that long after it started (its cancel
+  // handler runs, as when a hedge won or a chain moved on). Waits until the plugin calls done.
+  CallResult process_as_child(std::span<const uint8_t> event, int64_t deadline_ns,
+                              std::optional<std::chrono::milliseconds> cancel_after = std::nullopt,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Starts several calls at once (to test max_in_flight / async plugins) and waits for all.
   std::vector<CallResult> process_all(const std::vector<std::vector<uint8_t>>& events,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -16,8 +16,10 @@
  * as test doubles built against an older header). An older plugin's view of sluice_host simply
  * ends before the newer members.
  *
- * History: 1.0 first release; 1.1 added sluice_plugin_descriptor.start; 1.2 added
- * sluice_host.state_get and sluice_host.state_commit (per-node state).
+ * History: 1.0 first release; 1.1 added sluice_plugin_descriptor.start; 1.2 added per-node
+ * state (sluice_host.state_get/state_commit), timers (timer_start/timer_cancel), child calls with
+ * a deadline and a cancel (child_start/child_cancel, sluice_call.deadline_ns/on_cancel) and usage
+ * in outcomes (sluice_outcome.input_tokens/output_tokens/model).
  */
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
@@ -105,6 +107,11 @@ typedef struct sluice_outcome {
   const char* message;    /* may be NULL; copied by the host before done() returns */
   double cost_usd;        /* cost the call incurred, 0 if none */
   int64_t retry_after_ns; /* for RATE_LIMITED: the server's hint, 0 if none */
+  /* ABI 1.2: usage, so composites, limits and reports count tokens without parsing events. A
+   * host reads these only from a plugin whose descriptor says abi_minor >= 2. */
+  int64_t input_tokens;   /* 0 if none */
+  int64_t output_tokens;  /* 0 if none */
+  const char* model;      /* the model that answered; NULL if none; copied like message */
 } sluice_outcome;
 
 /* One in-flight event handed to a processor or sink. The plugin may call emit any number of
@@ -118,6 +125,17 @@ struct sluice_call {
   /* output: NULL or "" for the default output, else a named output ("errors", "canary"). */
   void (*emit)(sluice_call* call, const char* output, const uint8_t* data, size_t size);
   void (*done)(sluice_call* call, const sluice_outcome* outcome);
+  /* ABI 1.2 (read only when the host's abi_minor >= 2). The absolute CLOCK_MONOTONIC time by
+   * which the caller wants the outcome, 0 = none: a plugin doing I/O uses the smaller of its own
+   * timeout and the time left. */
+  int64_t deadline_ns;
+  /* ABI 1.2: registers fn, which the host calls exactly once, from any thread: with
+   * cancelled = 1 when the caller abandons the call (a composite cancelled it or its deadline
+   * passed: stop the work, e.g. abort the HTTP request, and still call done, whose outcome is
+   * then ignored), else with cancelled = 0 once it never will be (perhaps at once), so user
+   * data can be freed. fn may run while done() runs on another thread: it must touch only data
+   * that outlives the call. Register at most once per call, before done(). */
+  void (*on_cancel)(sluice_call* call, void (*fn)(void* user, int cancelled), void* user);
 };
 
 /* Completion of a child processor call made through sluice_host.child_process. */
@@ -202,6 +220,30 @@ typedef struct sluice_host {
   int (*state_commit)(void* ctx, const sluice_state_write* writes, size_t write_count,
                       const sluice_setting_write* settings, size_t setting_count, char* err,
                       size_t err_cap);
+
+  /* ABI 1.2: timers on the node's own stage thread (processors and sinks, while the pipeline
+   * runs). timer_start calls fn(user, 0) once, on the stage thread, after delay_ns; or
+   * fn(user, 1) (any thread, not the callback: just free user) when the timer is cancelled or
+   * the node stops first. Returns the timer's id (never 0), or 0 when the node cannot have
+   * timers (a source, or `sluice validate`): fn is then never called. Thread-safe. */
+  uint64_t (*timer_start)(void* ctx, int64_t delay_ns, void (*fn)(void* user, int cancelled),
+                          void* user);
+  /* Returns 1 when the timer was pending (fn(user, 1) has run), 0 when it already fired, was
+   * cancelled or never existed. */
+  int (*timer_cancel)(void* ctx, uint64_t id);
+
+  /* ABI 1.2: child_process with an absolute CLOCK_MONOTONIC deadline (0 = none), which the
+   * child sees as its call's deadline_ns. The host enforces it: a child without an outcome by
+   * then is cancelled and cb gets SLUICE_ERR_TIMEOUT (a deadline already past fails at once,
+   * without starting the child). Returns the call's id for child_cancel (never 0). Call on the
+   * stage thread (process() or a callback); cb runs there, exactly once, never inside
+   * child_start. */
+  uint64_t (*child_start)(void* ctx, size_t index, const uint8_t* event, size_t size,
+                          int64_t deadline_ns, sluice_child_callback cb, void* user);
+  /* Abandons a child call: its cancel handler runs (see sluice_call.on_cancel) and cb gets
+   * SLUICE_ERR_CANCELLED, unless the child's outcome came first (then cb gets that, and this is
+   * a no-op). Stage thread only. */
+  void (*child_cancel)(void* ctx, uint64_t call_id);
 } sluice_host;
 
 /* What a source's run() gets: a blocking emit with backpressure and a stop flag. */

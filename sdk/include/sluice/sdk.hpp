@@ -119,10 +119,57 @@ struct Outcome {
   std::string message;
   double cost_usd = 0;
   int64_t retry_after_ns = 0;
+  // Usage (ABI 1.2): tokens the call spent and the model that answered ("" = none), so
+  // composites, limits and reports count them without parsing events.
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  std::string model;
 
   bool ok() const { return status == Status::kOk; }
-  static Outcome success(double cost_usd = 0) { return Outcome{Status::kOk, {}, cost_usd, 0}; }
-  static Outcome failure(Status s, std::string msg) { return Outcome{s, std::move(msg), 0, 0}; }
+  static Outcome success(double cost_usd = 0) {
+    Outcome o;
+    o.cost_usd = cost_usd;
+    return o;
+  }
+  static Outcome failure(Status s, std::string msg) {
+    Outcome o;
+    o.status = s;
+    o.message = std::move(msg);
+    return o;
+  }
+  Outcome& with_usage(int64_t input, int64_t output, std::string answered_by) {
+    input_tokens = input;
+    output_tokens = output;
+    model = std::move(answered_by);
+    return *this;
+  }
+
+  // From the C struct; usage is read only when the struct has it (its writer's ABI minor >= 2).
+  static Outcome from(const sluice_outcome& o, bool has_usage = true) {
+    Outcome r;
+    r.status = static_cast<Status>(o.status);
+    if (o.message != nullptr) r.message = o.message;
+    r.cost_usd = o.cost_usd;
+    r.retry_after_ns = o.retry_after_ns;
+    if (has_usage) {
+      r.input_tokens = o.input_tokens;
+      r.output_tokens = o.output_tokens;
+      if (o.model != nullptr) r.model = o.model;
+    }
+    return r;
+  }
+  // The C view; valid while this Outcome lives.
+  sluice_outcome raw() const {
+    sluice_outcome o{};
+    o.status = static_cast<sluice_status>(status);
+    o.message = message.empty() ? nullptr : message.c_str();
+    o.cost_usd = cost_usd;
+    o.retry_after_ns = retry_after_ns;
+    o.input_tokens = input_tokens;
+    o.output_tokens = output_tokens;
+    o.model = model.empty() ? nullptr : model.c_str();
+    return o;
+  }
 };
 
 // A configuration problem: which option, where in its value (1-based column, 0 = whole value).
@@ -328,14 +375,51 @@ class Host {
     h_->child_process(h_->ctx, i, event.data(), event.size(), &Host::child_trampoline, heap);
   }
 
+  // ABI 1.2: true when the host has timers and child deadlines/cancel.
+  bool has_timers() const { return h_->abi_minor >= 2 && h_->timer_start != nullptr; }
+
+  // Runs child i with an absolute mono_ns() deadline (0 = none), which the host enforces: no
+  // outcome by then gives Status::kTimeout. Returns the id for cancel_child(). Stage thread
+  // only; cb runs there, exactly once. On a host older than 1.2 the deadline is not enforced
+  // and the id is 0 (cancel_child() then does nothing).
+  uint64_t start_child(size_t i, Bytes event, int64_t deadline_ns, ChildCallback cb) const {
+    auto* heap = new ChildCallback(std::move(cb));
+    if (!has_timers()) {
+      h_->child_process(h_->ctx, i, event.data(), event.size(), &Host::child_trampoline, heap);
+      return 0;
+    }
+    return h_->child_start(h_->ctx, i, event.data(), event.size(), deadline_ns,
+                           &Host::child_trampoline, heap);
+  }
+  // Abandons a child call: cb gets Status::kCancelled unless the child answered first.
+  void cancel_child(uint64_t id) const {
+    if (id != 0 && has_timers()) h_->child_cancel(h_->ctx, id);
+  }
+
+  // Runs fn on this node's stage thread after delay; returns its id for cancel_timer(), or 0
+  // when the node cannot have timers (a source, `sluice validate`, a host older than 1.2).
+  uint64_t start_timer(std::chrono::nanoseconds delay, std::function<void()> fn) const {
+    if (!has_timers()) return 0;
+    auto* heap = new std::function<void()>(std::move(fn));
+    uint64_t id = h_->timer_start(h_->ctx, delay.count(), &Host::timer_trampoline, heap);
+    if (id == 0) delete heap;
+    return id;
+  }
+  // True when the timer was pending and now never runs.
+  bool cancel_timer(uint64_t id) const {
+    return id != 0 && has_timers() && h_->timer_cancel(h_->ctx, id) != 0;
+  }
+
  private:
+  static void timer_trampoline(void* user, int cancelled) {
+    std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(user));
+    if (cancelled == 0) (*fn)();
+  }
   static void child_trampoline(void* user, const sluice_child_result* r) {
     std::unique_ptr<ChildCallback> cb(static_cast<ChildCallback*>(user));
     ChildResult res;
-    res.outcome.status = static_cast<Status>(r->outcome->status);
-    if (r->outcome->message != nullptr) res.outcome.message = r->outcome->message;
-    res.outcome.cost_usd = r->outcome->cost_usd;
-    res.outcome.retry_after_ns = r->outcome->retry_after_ns;
+    // The host fills this struct, and a plugin never runs on a host older than itself.
+    res.outcome = Outcome::from(*r->outcome);
     res.latency_ns = r->latency_ns;
     res.emitted.reserve(r->emitted_count);
     for (size_t i = 0; i < r->emitted_count; ++i) {
@@ -351,12 +435,15 @@ class Host {
 // fail(). Destroying an unfinished Call reports an internal error, so no event is ever stuck.
 class Call {
  public:
-  explicit Call(sluice_call* c) : c_(c) {}
-  Call(Call&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  // host_minor: the ABI minor of the host that made the call (its 1.2 members exist only then).
+  explicit Call(sluice_call* c, uint32_t host_minor = SLUICE_ABI_MINOR)
+      : c_(c), host_minor_(host_minor) {}
+  Call(Call&& o) noexcept : c_(std::exchange(o.c_, nullptr)), host_minor_(o.host_minor_) {}
   Call& operator=(Call&& o) noexcept {
     if (this != &o) {
       abandon();
       c_ = std::exchange(o.c_, nullptr);
+      host_minor_ = o.host_minor_;
     }
     return *this;
   }
@@ -367,6 +454,25 @@ class Call {
   Bytes bytes() const { return {c_->event, c_->event_size}; }
   EventView event() const { return EventView(c_->event, c_->event_size); }
 
+  // The absolute mono_ns() time by which the caller wants the outcome; 0 = none.
+  int64_t deadline_ns() const { return host_minor_ >= 2 ? c_->deadline_ns : 0; }
+  // The smaller of `own` (the plugin's timeout) and the time left before the deadline; zero or
+  // negative when the deadline has passed.
+  std::chrono::nanoseconds time_left(std::chrono::nanoseconds own) const {
+    int64_t deadline = deadline_ns();
+    if (deadline == 0) return own;
+    return std::min(own, std::chrono::nanoseconds(deadline - mono_ns()));
+  }
+  // Runs fn (once, on any thread) if the caller abandons this call: stop the work (abort the
+  // request) and still complete the call, whose outcome is then ignored. fn may run while
+  // done() runs on another thread, so it must touch only what outlives the call. At most once
+  // per call, before done(); a no-op on hosts older than 1.2 (they never cancel).
+  void on_cancel(std::function<void()> fn) {
+    if (host_minor_ < 2 || c_->on_cancel == nullptr) return;
+    auto* heap = new std::function<void()>(std::move(fn));
+    c_->on_cancel(c_, &Call::cancel_trampoline, heap);
+  }
+
   // Forwards the received bytes unchanged (zero-copy) to an output.
   void forward(const char* output = nullptr) { c_->emit(c_, output, c_->event, c_->event_size); }
   void emit(Bytes data, const char* output = nullptr) {
@@ -374,9 +480,7 @@ class Call {
   }
 
   void done(const Outcome& o) {
-    sluice_outcome out{static_cast<sluice_status>(o.status),
-                       o.message.empty() ? nullptr : o.message.c_str(), o.cost_usd,
-                       o.retry_after_ns};
+    sluice_outcome out = o.raw();
     sluice_call* c = std::exchange(c_, nullptr);
     c->done(c, &out);
   }
@@ -386,11 +490,18 @@ class Call {
  private:
   void abandon() {
     if (c_ == nullptr) return;
-    sluice_outcome out{SLUICE_ERR_INTERNAL, "plugin dropped the event without completing it", 0, 0};
+    sluice_outcome out{};
+    out.status = SLUICE_ERR_INTERNAL;
+    out.message = "plugin dropped the event without completing it";
     sluice_call* c = std::exchange(c_, nullptr);
     c->done(c, &out);
   }
+  static void cancel_trampoline(void* user, int cancelled) {
+    std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(user));
+    if (cancelled != 0) (*fn)();
+  }
   sluice_call* c_;
+  uint32_t host_minor_;
 };
 
 // Handed to Source::run: blocking emit (backpressure) and cooperative stop.
@@ -453,21 +564,33 @@ inline void fill_error(sluice_error* err, const std::exception& e) {
   copy_to(err->message, sizeof(err->message), e.what());
 }
 
+// What the host holds as the plugin's `self`: the object and the host's ABI minor, which tells
+// each Call whether its 1.2 members exist.
+template <class T>
+struct Instance {
+  std::unique_ptr<T> object;
+  uint32_t host_minor;
+};
+
 template <class T>
 struct Adapter {
+  static T* object(void* self) { return static_cast<Instance<T>*>(self)->object.get(); }
+  static uint32_t host_minor(void* self) { return static_cast<Instance<T>*>(self)->host_minor; }
+
   static void* create(const sluice_host* host, const char* config_json, sluice_error* err) {
     try {
       Config cfg(Json::parse(config_json));
-      return new T(Host(host), cfg);
+      auto object = std::make_unique<T>(Host(host), cfg);
+      return new Instance<T>{std::move(object), host->abi_minor};
     } catch (const std::exception& e) {
       fill_error(err, e);
     }
     return nullptr;
   }
-  static void destroy(void* self) { delete static_cast<T*>(self); }
+  static void destroy(void* self) { delete static_cast<Instance<T>*>(self); }
   static int start(void* self, sluice_error* err) {
     try {
-      static_cast<T*>(self)->start();
+      object(self)->start();
       return 0;
     } catch (const std::exception& e) {
       fill_error(err, e);
@@ -478,7 +601,7 @@ struct Adapter {
     if constexpr (std::is_base_of_v<Source, T>) {
       try {
         SourceContext ctx(c);
-        static_cast<T*>(self)->run(ctx);
+        object(self)->run(ctx);
         return 0;
       } catch (const std::exception& e) {
         err->key[0] = '\0';
@@ -492,16 +615,16 @@ struct Adapter {
   static void process(void* self, sluice_call* call) {
     try {
       if constexpr (std::is_base_of_v<Processor, T>) {
-        static_cast<T*>(self)->process(Call(call));
+        object(self)->process(Call(call, host_minor(self)));
       } else if constexpr (std::is_base_of_v<Sink, T>) {
-        static_cast<T*>(self)->consume(Call(call));
+        object(self)->consume(Call(call, host_minor(self)));
       }
     } catch (...) {
       // The Call was moved into the plugin and has already reported itself as abandoned.
     }
   }
   static void flush(void* self) {
-    if constexpr (std::is_base_of_v<Sink, T>) static_cast<T*>(self)->flush();
+    if constexpr (std::is_base_of_v<Sink, T>) object(self)->flush();
   }
 };
 

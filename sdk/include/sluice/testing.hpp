@@ -2,9 +2,14 @@
 //
 // In the spirit of spdlog's tests/test_sink.h: a TestHost fills a sluice_host with working
 // in-process services (captured log lines, a settings map with a version counter, metrics maps,
-// per-node state in memory with atomic commits, no children), and a TestPlugin creates the plugin through its SLUICE_PLUGIN descriptor and
+// per-node state in memory with atomic commits, timers on the test thread, scripted children for
+// composites), and a TestPlugin creates the plugin through its SLUICE_PLUGIN descriptor and
 // drives process()/consume()/run() from the test thread, collecting what the plugin emits and
 // how each call ended.
+//
+// A composite is tested with scripted children (TestOptions::children): each answers a call
+// after a delay with an outcome and events, and the host records every child call (start,
+// deadline, end, whether it was cancelled), enforcing deadlines as the runtime does.
 //
 //   #include "sluice/testing.hpp"
 //
@@ -55,6 +60,43 @@ struct LogLine {
   std::string message;
 };
 
+// What a scripted child does with one call: after `after`, it completes with `outcome`,
+// emitting `emit` (output name, event bytes) or, when `emit` is empty and the outcome is ok,
+// the input unchanged on the default output.
+struct ScriptedAnswer {
+  std::chrono::nanoseconds after{0};
+  Outcome outcome;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> emit;
+};
+// Answers at once (or after `after`) with success, forwarding the input.
+inline ScriptedAnswer answer(std::chrono::nanoseconds after = std::chrono::nanoseconds(0)) {
+  return ScriptedAnswer{after, Outcome::success(), {}};
+}
+// Fails with `status` after `after`.
+inline ScriptedAnswer fail_with(Status status, std::chrono::nanoseconds after = {},
+                                std::string message = "scripted failure") {
+  return ScriptedAnswer{after, Outcome::failure(status, std::move(message)), {}};
+}
+
+// A child processor of the composite under test: its name and how it answers its n-th call
+// (n counts from 0, per child).
+struct ScriptedChild {
+  std::string name;
+  std::function<ScriptedAnswer(EventView event, size_t n)> script;
+};
+
+// One child call the test host saw.
+struct ChildCallRecord {
+  size_t child = 0;
+  std::string name;
+  int64_t start_ns = 0;     // mono_ns() when the composite started it
+  int64_t deadline_ns = 0;  // as given to start_child (0 = none)
+  int64_t end_ns = 0;       // when its outcome reached the composite (0 = not yet)
+  Status status = Status::kOk;
+  bool cancelled = false;  // abandoned by cancel_child (status kCancelled)
+  bool timed_out = false;  // abandoned at its deadline (status kTimeout)
+};
+
 struct TestOptions {
   std::string pipeline_name = "test";
   std::string node_name = "under_test";
@@ -64,6 +106,8 @@ struct TestOptions {
   // Calls the plugin's start hook (ABI 1.1) after create(), as `sluice run` does; false only
   // creates it, as `sluice validate` does (call TestPlugin::start() later).
   bool start = true;
+  // Children of a composite, in the order of the host's child table (child index = position).
+  std::vector<ScriptedChild> children;
 };
 
 // The host services one plugin instance sees. Thread-safe, like the runtime's: asynchronous
@@ -74,7 +118,8 @@ class TestHost {
       : pipeline_name_(options.pipeline_name),
         node_name_(options.node_name),
         state_dir_(options.state_dir),
-        echo_logs_(options.echo_logs) {
+        echo_logs_(options.echo_logs),
+        children_(options.children) {
     for (const auto& [name, value] : options.settings.items()) settings_[name] = value.dump();
     host_.abi_major = SLUICE_ABI_MAJOR;
     host_.abi_minor = SLUICE_ABI_MINOR;
@@ -94,6 +139,21 @@ class TestHost {
     host_.child_process = &TestHost::child_process_cb;
     host_.state_get = &TestHost::state_get_cb;
     host_.state_commit = &TestHost::state_commit_cb;
+    host_.timer_start = &TestHost::timer_start_cb;
+    host_.timer_cancel = &TestHost::timer_cancel_cb;
+    host_.child_start = &TestHost::child_start_cb;
+    host_.child_cancel = &TestHost::child_cancel_cb;
+  }
+  ~TestHost() {
+    // Timers still pending never run; their owners get the cancelled call that frees them.
+    std::multimap<int64_t, Timer> pending;
+    {
+      std::lock_guard lock(mu_);
+      pending.swap(timers_);
+    }
+    for (auto& [due, t] : pending) {
+      if (t.plugin_fn != nullptr) t.plugin_fn(t.plugin_user, 1);
+    }
   }
   // The plugin keeps a pointer to raw(), so the host never moves.
   TestHost(const TestHost&) = delete;
@@ -162,19 +222,51 @@ class TestHost {
     return commits_;
   }
 
-  // Runs the callbacks posted for the plugin (child results), as the runtime's stage thread does
-  // between calls. TestPlugin runs them after each process() and while waiting for done().
+  // Runs the callbacks posted for the plugin (child results) and the timers that are due, as
+  // the runtime's stage thread does between calls. TestPlugin runs them after each process()
+  // and while waiting for done().
   void run_posted() {
     for (;;) {
       std::function<void()> fn;
       {
         std::lock_guard lock(mu_);
-        if (posted_.empty()) return;
-        fn = std::move(posted_.front());
-        posted_.pop_front();
+        if (!posted_.empty()) {
+          fn = std::move(posted_.front());
+          posted_.pop_front();
+        } else if (!timers_.empty() && timers_.begin()->first <= mono_ns()) {
+          Timer t = std::move(timers_.begin()->second);
+          timers_.erase(timers_.begin());
+          if (t.plugin_fn != nullptr) {
+            fn = [t] { t.plugin_fn(t.plugin_user, 0); };
+          } else {
+            fn = std::move(t.fn);
+          }
+        } else {
+          return;
+        }
       }
       fn();
     }
+  }
+  // mono_ns() of the next pending timer, 0 when none.
+  int64_t next_timer_ns() const {
+    std::lock_guard lock(mu_);
+    return timers_.empty() ? 0 : timers_.begin()->first;
+  }
+  // Timers the plugin has pending.
+  size_t pending_timers() const {
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (const auto& [due, t] : timers_) n += t.plugin_fn != nullptr ? 1 : 0;
+    return n;
+  }
+  // Every child call so far, in start order.
+  std::vector<ChildCallRecord> child_calls() const {
+    std::lock_guard lock(mu_);
+    std::vector<ChildCallRecord> out;
+    out.reserve(child_calls_.size());
+    for (const auto& c : child_calls_) out.push_back(c->record);
+    return out;
   }
 
   // Sum of counter_add() for a name over all label sets, 0 if never counted.
@@ -248,8 +340,8 @@ class TestHost {
   }
   // All or nothing, as the runtime's: every setting must exist and keep its JSON type.
   static int state_commit_cb(void* ctx, const sluice_state_write* writes, size_t write_count,
-                             const sluice_setting_write* settings, size_t setting_count,
-                             char* err, size_t err_cap) {
+                             const sluice_setting_write* settings, size_t setting_count, char* err,
+                             size_t err_cap) {
     TestHost& h = self(ctx);
     auto fail = [&](const std::string& msg) {
       if (err != nullptr && err_cap > 0) std::snprintf(err, err_cap, "%s", msg.c_str());
@@ -304,22 +396,162 @@ class TestHost {
     std::lock_guard lock(h.mu_);
     h.histograms_[metric_key(name, labels)].push_back(value);
   }
-  // No children: a composite's constructor sees child_count() == 0 and can reject its options.
-  // A child call made anyway fails with an internal error, delivered later (never inside
-  // child_process()), as the runtime delivers child results.
-  static size_t child_count_cb(void*) { return 0; }
-  static const char* child_name_cb(void*, size_t) { return ""; }
-  static void child_process_cb(void* ctx, size_t index, const uint8_t*, size_t,
-                               sluice_child_callback cb, void* user) {
+  // A timer: either the plugin's (plugin_fn) or the host's own (fn, for scripted children).
+  struct Timer {
+    uint64_t id = 0;
+    void (*plugin_fn)(void* user, int cancelled) = nullptr;
+    void* plugin_user = nullptr;
+    std::function<void()> fn;
+  };
+  // Caller holds mu_.
+  uint64_t add_timer_locked(int64_t delay_ns, Timer t) {
+    t.id = ++next_id_;
+    uint64_t id = t.id;
+    timers_.emplace(mono_ns() + std::max<int64_t>(delay_ns, 0), std::move(t));
+    return id;
+  }
+  // Caller holds mu_; returns the removed timer.
+  std::optional<Timer> remove_timer_locked(uint64_t id) {
+    for (auto it = timers_.begin(); it != timers_.end(); ++it) {
+      if (it->second.id == id) {
+        Timer t = std::move(it->second);
+        timers_.erase(it);
+        return t;
+      }
+    }
+    return std::nullopt;
+  }
+  static uint64_t timer_start_cb(void* ctx, int64_t delay_ns, void (*fn)(void*, int), void* user) {
     TestHost& h = self(ctx);
     std::lock_guard lock(h.mu_);
-    h.posted_.push_back([index, cb, user] {
-      std::string message = "the SDK test host has no child processors (asked for child " +
-                            std::to_string(index) + ")";
-      sluice_outcome outcome{SLUICE_ERR_INTERNAL, message.c_str(), 0, 0};
-      sluice_child_result result{&outcome, 0, 0, nullptr, nullptr, nullptr};
-      cb(user, &result);
+    Timer t;
+    t.plugin_fn = fn;
+    t.plugin_user = user;
+    return h.add_timer_locked(delay_ns, std::move(t));
+  }
+  static int timer_cancel_cb(void* ctx, uint64_t id) {
+    TestHost& h = self(ctx);
+    std::optional<Timer> t;
+    {
+      std::lock_guard lock(h.mu_);
+      t = h.remove_timer_locked(id);
+    }
+    if (!t || t->plugin_fn == nullptr) return 0;
+    t->plugin_fn(t->plugin_user, 1);
+    return 1;
+  }
+
+  // One scripted child call in progress (or finished: records stay for child_calls()).
+  struct ChildRun {
+    ChildCallRecord record;
+    uint64_t id = 0;
+    std::vector<uint8_t> input;
+    sluice_child_callback cb = nullptr;
+    void* user = nullptr;
+    uint64_t answer_timer = 0;
+    uint64_t deadline_timer = 0;
+    bool finished = false;
+  };
+
+  static size_t child_count_cb(void* ctx) { return self(ctx).children_.size(); }
+  static const char* child_name_cb(void* ctx, size_t i) {
+    TestHost& h = self(ctx);
+    return i < h.children_.size() ? h.children_[i].name.c_str() : "";
+  }
+  static void child_process_cb(void* ctx, size_t index, const uint8_t* event, size_t size,
+                               sluice_child_callback cb, void* user) {
+    child_start_cb(ctx, index, event, size, 0, cb, user);
+  }
+  // Delivers a child's outcome to the composite (on the test thread, through posted_).
+  // Caller holds mu_.
+  void finish_child_locked(ChildRun* run, Outcome outcome,
+                           std::vector<std::pair<std::string, std::vector<uint8_t>>> emitted) {
+    if (run->finished) return;
+    run->finished = true;
+    if (run->answer_timer != 0) remove_timer_locked(run->answer_timer);
+    if (run->deadline_timer != 0) remove_timer_locked(run->deadline_timer);
+    run->record.status = outcome.status;
+    run->record.end_ns = mono_ns();
+    int64_t latency = run->record.end_ns - run->record.start_ns;
+    posted_.push_back([run, outcome = std::move(outcome), emitted = std::move(emitted), latency] {
+      std::vector<const uint8_t*> data;
+      std::vector<size_t> sizes;
+      std::vector<const char*> outputs;
+      for (const auto& [output, bytes] : emitted) {
+        data.push_back(bytes.data());
+        sizes.push_back(bytes.size());
+        outputs.push_back(output.c_str());
+      }
+      sluice_outcome raw = outcome.raw();
+      sluice_child_result result{&raw,        latency,      data.size(),
+                                 data.data(), sizes.data(), outputs.data()};
+      run->cb(run->user, &result);
     });
+  }
+  static uint64_t child_start_cb(void* ctx, size_t index, const uint8_t* event, size_t size,
+                                 int64_t deadline_ns, sluice_child_callback cb, void* user) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    auto run = std::make_unique<ChildRun>();
+    ChildRun* r = run.get();
+    r->id = ++h.next_id_;
+    r->input.assign(event, event + size);
+    r->cb = cb;
+    r->user = user;
+    r->record.child = index;
+    r->record.name = index < h.children_.size() ? h.children_[index].name : "";
+    r->record.start_ns = mono_ns();
+    r->record.deadline_ns = deadline_ns;
+    h.child_calls_.push_back(std::move(run));
+    if (index >= h.children_.size()) {
+      h.finish_child_locked(r,
+                            Outcome::failure(Status::kInternal, "the test host has no child " +
+                                                                    std::to_string(index) +
+                                                                    " (TestOptions::children)"),
+                            {});
+      return r->id;
+    }
+    if (deadline_ns != 0 && deadline_ns <= r->record.start_ns) {
+      r->record.timed_out = true;
+      h.finish_child_locked(r, Outcome::failure(Status::kTimeout, "deadline already passed"), {});
+      return r->id;
+    }
+    size_t n = h.child_answers_[index]++;
+    ScriptedAnswer a = h.children_[index].script(EventView(r->input.data(), r->input.size()), n);
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> emitted = std::move(a.emit);
+    if (emitted.empty() && a.outcome.ok()) emitted.emplace_back("", r->input);
+    Timer answer;
+    answer.fn = [&h, r, outcome = std::move(a.outcome), emitted = std::move(emitted)] {
+      std::lock_guard lock(h.mu_);
+      r->answer_timer = 0;
+      h.finish_child_locked(r, outcome, emitted);
+    };
+    r->answer_timer = h.add_timer_locked(a.after.count(), std::move(answer));
+    if (deadline_ns != 0) {
+      Timer deadline;
+      deadline.fn = [&h, r] {
+        std::lock_guard lock(h.mu_);
+        r->deadline_timer = 0;
+        if (r->finished) return;
+        r->record.timed_out = true;
+        h.finish_child_locked(r, Outcome::failure(Status::kTimeout, "no answer by the deadline"),
+                              {});
+      };
+      r->deadline_timer = h.add_timer_locked(deadline_ns - r->record.start_ns, std::move(deadline));
+    }
+    return r->id;
+  }
+  static void child_cancel_cb(void* ctx, uint64_t id) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    for (auto& run : h.child_calls_) {
+      if (run->id != id) continue;
+      if (!run->finished) {
+        run->record.cancelled = true;
+        h.finish_child_locked(run.get(), Outcome::failure(Status::kCancelled, "cancelled"), {});
+      }
+      return;
+    }
   }
 
   std::string pipeline_name_;
@@ -336,6 +568,11 @@ class TestHost {
   std::map<MetricKey, double> gauges_;
   std::map<MetricKey, std::vector<double>> histograms_;
   std::deque<std::function<void()>> posted_;
+  std::vector<ScriptedChild> children_;
+  std::map<size_t, size_t> child_answers_;  // child index → calls answered so far
+  std::vector<std::unique_ptr<ChildRun>> child_calls_;
+  std::multimap<int64_t, Timer> timers_;  // due (mono_ns) → timer
+  uint64_t next_id_ = 0;
   std::map<std::string, std::string, std::less<>> state_;  // node state: key → value
   std::string commit_failure_;
   size_t commits_ = 0;
@@ -454,6 +691,43 @@ class TestPlugin {
   CallResult process(Bytes event, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     return wait(start(event), timeout);
   }
+  // The same with a deadline on the call (absolute mono_ns(), as a composite's child gets).
+  CallResult process_by(Bytes event, int64_t deadline_ns,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait(start(event, deadline_ns), timeout);
+  }
+
+  // A call started with begin(): cancel() abandons it as a composite would, finish() waits.
+  class Pending {
+   private:
+    friend class TestPlugin;
+    void* call = nullptr;
+  };
+  Pending begin(Bytes event, int64_t deadline_ns = 0) {
+    Pending p;
+    p.call = start(event, deadline_ns);
+    return p;
+  }
+  // Runs the call's cancel handler (as the runtime does when a composite cancels a child);
+  // false when the plugin registered none.
+  bool cancel(const Pending& pending) {
+    auto* p = static_cast<PendingCall*>(pending.call);
+    void (*fn)(void*, int) = nullptr;
+    void* user = nullptr;
+    {
+      std::lock_guard lock(p->mu);
+      fn = std::exchange(p->cancel_fn, nullptr);
+      user = p->cancel_user;
+      p->cancel_requested = true;
+    }
+    if (fn == nullptr) return false;
+    fn(user, 1);
+    return true;
+  }
+  CallResult finish(const Pending& pending,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait(static_cast<PendingCall*>(pending.call), timeout);
+  }
   // Starts every call before waiting for any, as the runtime does up to max_in_flight, so an
   // asynchronous plugin has them all in flight at once. Results are in input order.
   std::vector<CallResult> process_all(
@@ -500,6 +774,12 @@ class TestPlugin {
     std::condition_variable cv;
     bool done = false;
     CallResult result;
+    void (*cancel_fn)(void*, int) = nullptr;
+    void* cancel_user = nullptr;
+    bool cancel_requested = false;
+    ~PendingCall() {
+      if (cancel_fn != nullptr) cancel_fn(cancel_user, 0);
+    }
   };
 
   struct SourceRun {
@@ -528,7 +808,7 @@ class TestPlugin {
     return "plugin of unknown kind";
   }
 
-  PendingCall* start(Bytes event) {
+  PendingCall* start(Bytes event, int64_t deadline_ns = 0) {
     require_kind(d_->kind == SLUICE_KIND_PROCESSOR || d_->kind == SLUICE_KIND_SINK, "process()");
     calls_.push_back(std::make_unique<PendingCall>());
     PendingCall* p = calls_.back().get();
@@ -538,6 +818,8 @@ class TestPlugin {
     p->call.host_data = p;
     p->call.emit = &TestPlugin::call_emit;
     p->call.done = &TestPlugin::call_done;
+    p->call.deadline_ns = deadline_ns;
+    p->call.on_cancel = &TestPlugin::call_on_cancel;
     d_->process(self_, &p->call);
     host_->run_posted();
     return p;
@@ -548,8 +830,14 @@ class TestPlugin {
     for (;;) {
       host_->run_posted();
       std::unique_lock lock(p->mu);
-      // Short slices, so callbacks posted meanwhile from the plugin's threads run on this thread.
-      if (p->cv.wait_for(lock, std::chrono::milliseconds(5), [p] { return p->done; })) {
+      // Short slices, so callbacks posted meanwhile from the plugin's threads and due timers run
+      // on this thread.
+      auto slice = std::chrono::nanoseconds(std::chrono::milliseconds(5));
+      if (int64_t next = host_->next_timer_ns(); next != 0) {
+        slice = std::clamp(std::chrono::nanoseconds(next - mono_ns()), std::chrono::nanoseconds(0),
+                           slice);
+      }
+      if (p->cv.wait_for(lock, slice, [p] { return p->done; })) {
         return p->result;
       }
       if (std::chrono::steady_clock::now() >= deadline) {
@@ -581,14 +869,27 @@ class TestPlugin {
         p->result.contract_violations.push_back("done() called more than once");
         return;
       }
-      p->result.outcome.status = static_cast<Status>(outcome->status);
-      p->result.outcome.message = outcome->message == nullptr ? "" : outcome->message;
-      p->result.outcome.cost_usd = outcome->cost_usd;
-      p->result.outcome.retry_after_ns = outcome->retry_after_ns;
+      // The plugin under test is built against this SDK, so its outcome has the 1.2 usage.
+      p->result.outcome = Outcome::from(*outcome);
       p->result.completed = true;
       p->done = true;
     }
     p->cv.notify_all();
+  }
+
+  static void call_on_cancel(sluice_call* call, void (*fn)(void*, int), void* user) {
+    auto* p = static_cast<PendingCall*>(call->host_data);
+    bool now = false;
+    {
+      std::lock_guard lock(p->mu);
+      if (p->cancel_requested) {
+        now = true;
+      } else {
+        p->cancel_fn = fn;
+        p->cancel_user = user;
+      }
+    }
+    if (now) fn(user, 1);
   }
 
   static int source_emit(sluice_source_ctx* ctx, const uint8_t* data, size_t size) {
@@ -633,11 +934,12 @@ inline constexpr int64_t kTestEventTimeNs = 1'700'000'000'000'000'000;
 
 // Builds an event from a JSON object of fields: integers → Int, numbers with a fraction → Double,
 // strings, bools, null → Null. Throws std::invalid_argument naming a field of another type.
+// event_time_ns sets the event (and ingest) time, e.g. now_ns() for latency measurements.
 inline std::vector<uint8_t> make_event(const Json& fields, std::string_view key = {},
-                                       uint64_t id = 1) {
+                                       uint64_t id = 1, int64_t event_time_ns = kTestEventTimeNs) {
   if (!fields.is_object()) throw std::invalid_argument("make_event: fields must be a JSON object");
   EventBuilder b;
-  b.id(id).key(key).event_time_ns(kTestEventTimeNs).ingest_time_ns(kTestEventTimeNs);
+  b.id(id).key(key).event_time_ns(event_time_ns).ingest_time_ns(event_time_ns);
   for (const auto& [name, value] : fields.items()) {
     if (value.is_number_integer()) {
       b.field(name, value.get<int64_t>());

@@ -3,6 +3,7 @@
 // struct below is the 1.0 layout, so under AddressSanitizer such a read is reported. It also
 // sees the host through the 1.0 layout of sluice_host (which newer minors extend at its end):
 // create() logs and reads the settings version through it, so a member that moved would crash.
+// Its outcomes have the 1.0 layout too (no usage members), also as a composite's child.
 #include "sluice/abi.h"
 
 namespace {
@@ -44,6 +45,14 @@ struct HostV1_0 {
                         sluice_child_callback cb, void* user);
 };
 
+// The 1.0 layout of sluice_outcome (1.2 added usage at its end): the host must not read past it.
+struct OutcomeV1_0 {
+  sluice_status status;
+  const char* message;
+  double cost_usd;
+  int64_t retry_after_ns;
+};
+
 int g_instance = 0;
 
 void* create(const sluice_host* host, const char*, sluice_error*) {
@@ -58,8 +67,8 @@ void destroy(void*) {}
 // Forwards every event unchanged.
 void process(void*, sluice_call* call) {
   call->emit(call, nullptr, call->event, call->event_size);
-  const sluice_outcome ok{SLUICE_OK, nullptr, 0, 0};
-  call->done(call, &ok);
+  const OutcomeV1_0 ok{SLUICE_OK, nullptr, 0, 0};
+  call->done(call, reinterpret_cast<const sluice_outcome*>(&ok));
 }
 
 const DescriptorV1_0 kDescriptor = {

@@ -1,8 +1,13 @@
 // Test plugin `test_async`: completes every call on its own worker thread after `delay`, so the
 // runtime's cross-thread emit/done path, max_in_flight, ordering and drain are exercised.
-// Optionally fails every Nth event, and tags events it handled (for composite tests).
+// Optionally fails every Nth event, and tags events it handled (for composite tests). A call its
+// caller abandons (ABI 1.2 cancel) ends at once as cancelled, counted in
+// test_async_cancelled_total.
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -31,7 +36,7 @@ inline constexpr sluice_option_spec kOptions[] = {
 class TestAsync : public sluice::Processor {
  public:
   TestAsync(const sluice::Host& host, const sluice::Config& cfg)
-      : delay_(cfg.duration("delay")), jitter_(cfg.flag("jitter")),
+      : host_(host), delay_(cfg.duration("delay")), jitter_(cfg.flag("jitter")),
         fail_every_(cfg.i64("fail_every")), tag_(cfg.str("tag")), cost_(cfg.f64("cost_usd")) {
     std::string s = cfg.str("fail_status");
     fail_status_ = s == "timeout"        ? sluice::Status::kTimeout
@@ -52,8 +57,14 @@ class TestAsync : public sluice::Processor {
   void process(sluice::Call call) override {
     int64_t d = delay_.count();
     if (jitter_) d = std::uniform_int_distribution<int64_t>(0, d)(rng_);
+    auto cancelled = std::make_shared<std::atomic<bool>>(false);
+    call.on_cancel([this, cancelled] {
+      cancelled->store(true);
+      std::lock_guard lock(mu_);
+      cv_.notify_all();
+    });
     std::lock_guard lock(mu_);
-    queue_.push_back({sluice::mono_ns() + d, ++seq_, std::move(call)});
+    queue_.push_back({sluice::mono_ns() + d, ++seq_, std::move(call), cancelled});
     cv_.notify_all();
   }
 
@@ -62,6 +73,7 @@ class TestAsync : public sluice::Processor {
     int64_t due_ns;
     int64_t seq;
     sluice::Call call;
+    std::shared_ptr<std::atomic<bool>> cancelled;
   };
 
   void loop() {
@@ -72,10 +84,14 @@ class TestAsync : public sluice::Processor {
         cv_.wait(lock);
         continue;
       }
-      auto it = std::min_element(queue_.begin(), queue_.end(),
-                                 [](const Item& a, const Item& b) { return a.due_ns < b.due_ns; });
+      auto it = std::find_if(queue_.begin(), queue_.end(),
+                             [](const Item& i) { return i.cancelled->load(); });
+      if (it == queue_.end()) {
+        it = std::min_element(queue_.begin(), queue_.end(),
+                              [](const Item& a, const Item& b) { return a.due_ns < b.due_ns; });
+      }
       int64_t now = sluice::mono_ns();
-      if (it->due_ns > now && !stop_) {
+      if (it->due_ns > now && !stop_ && !it->cancelled->load()) {
         cv_.wait_for(lock, std::chrono::nanoseconds(it->due_ns - now));
         continue;
       }
@@ -88,6 +104,11 @@ class TestAsync : public sluice::Processor {
   }
 
   void finish(Item& item) {
+    if (item.cancelled->load()) {
+      host_.counter_add("test_async_cancelled_total", 1);
+      item.call.fail(sluice::Status::kCancelled, "cancelled by the caller");
+      return;
+    }
     if (fail_every_ > 0 && item.seq % fail_every_ == 0) {
       item.call.fail(fail_status_, "injected failure #" + std::to_string(item.seq));
       return;
@@ -102,6 +123,7 @@ class TestAsync : public sluice::Processor {
     item.call.ok(cost_);
   }
 
+  sluice::Host host_;
   std::chrono::nanoseconds delay_;
   bool jitter_;
   int64_t fail_every_;

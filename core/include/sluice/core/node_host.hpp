@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <spdlog/logger.h>
@@ -17,11 +18,25 @@
 
 namespace sluice::core {
 
-// Runs callbacks on a node's stage thread. post() is callable from any thread.
+// Runs callbacks on a node's stage thread. post(), schedule() and cancel_scheduled() are
+// callable from any thread.
 class Executor {
  public:
   virtual ~Executor() = default;
   virtual void post(std::function<void()> fn) = 0;
+  // Runs fn(false) on the stage thread after delay_ns, or fn(true) when cancelled or when the
+  // stage ends first. Returns the timer's id, or 0 when this executor has no timers (fn is then
+  // dropped without a call).
+  virtual uint64_t schedule(int64_t delay_ns, std::function<void(bool cancelled)> fn) {
+    (void)delay_ns;
+    (void)fn;
+    return 0;
+  }
+  // True when the timer was pending (its fn(true) has run).
+  virtual bool cancel_scheduled(uint64_t id) {
+    (void)id;
+    return false;
+  }
 };
 
 struct HostServices {
@@ -81,8 +96,17 @@ class NodeHost {
   static const char* child_name_cb(void* ctx, size_t i);
   static void child_process_cb(void* ctx, size_t i, const uint8_t* event, size_t size,
                                sluice_child_callback cb, void* user);
+  static uint64_t timer_start_cb(void* ctx, int64_t delay_ns, void (*fn)(void*, int), void* user);
+  static int timer_cancel_cb(void* ctx, uint64_t id);
+  static uint64_t child_start_cb(void* ctx, size_t i, const uint8_t* event, size_t size,
+                                 int64_t deadline_ns, sluice_child_callback cb, void* user);
+  static void child_cancel_cb(void* ctx, uint64_t call_id);
+
+  // One child call in flight (node_host.cpp).
+  struct ChildCall;
 
   HostServices services_;
+  bool is_source_ = false;
   std::string node_name_;
   std::string state_dir_;
   std::vector<std::string> secrets_;
@@ -90,6 +114,9 @@ class NodeHost {
   std::shared_ptr<spdlog::logger> logger_;
   Executor* executor_ = nullptr;
   std::vector<NodeInstance*> children_;
+  // Child calls whose outcome the composite has not received yet, by id (stage thread only).
+  std::unordered_map<uint64_t, ChildCall*> child_calls_;
+  uint64_t next_child_call_ = 0;
   sluice_host host_{};
 };
 
