@@ -168,6 +168,16 @@ struct LlmClassifier::Pending {
   explicit Pending(Call c) : call(std::move(c)) {}
   Call call;
   int64_t started_ns = mono_ns();
+  std::chrono::nanoseconds timeout{0};  // this request's: the node's, or less if the caller's
+  bool by_deadline = false;             // deadline left less than the node's timeout
+};
+
+// A caller's cancel (a composite abandoning the call) reaching a request that may not have
+// been sent yet: whichever of send() and cancel comes second aborts the request.
+struct LlmClassifier::CancelState {
+  std::mutex mu;
+  http::RequestId id = 0;
+  bool cancelled = false;
 };
 
 LlmClassifier::LlmClassifier(const Host& host, const Config& config)
@@ -262,11 +272,37 @@ void LlmClassifier::process(Call call) {
   request.headers.emplace_back("Content-Type", "application/json");
   if (!api_key_.empty()) request.headers.emplace_back("Authorization", "Bearer " + api_key_);
   request.body = std::move(body);
-  request.timeout = timeout_;
+  // A composite's deadline (fallback, gray release) bounds the request as well as our timeout.
+  const std::chrono::nanoseconds budget = call.time_left(timeout_);
+  if (budget.count() <= 0) {
+    return call.fail(Status::kTimeout, "no time left before the caller's deadline");
+  }
+  request.timeout = budget;
 
   auto pending = std::make_shared<Pending>(std::move(call));
-  client_->send(std::move(request),
-                [this, pending](http::Response response) { complete(*pending, response); });
+  pending->timeout = budget;
+  pending->by_deadline = budget < timeout_;
+  auto cancel = std::make_shared<CancelState>();
+  http::Client* client = client_.get();  // outlives every call: shut down in our destructor
+  pending->call.on_cancel([client, cancel] {
+    http::RequestId id = 0;
+    {
+      std::lock_guard lock(cancel->mu);
+      cancel->cancelled = true;
+      id = cancel->id;
+    }
+    if (id != 0) client->cancel(id);
+  });
+  http::RequestId id = client_->send(std::move(request), [this, pending](http::Response response) {
+    complete(*pending, response);
+  });
+  bool cancelled = false;
+  {
+    std::lock_guard lock(cancel->mu);
+    cancel->id = id;
+    cancelled = cancel->cancelled;
+  }
+  if (cancelled) client_->cancel(id);
 }
 
 void LlmClassifier::complete(Pending& pending, const http::Response& response) {
@@ -291,10 +327,11 @@ Outcome LlmClassifier::answer(Pending& pending, const http::Response& r,
     case http::ErrorKind::kNone:
       break;
     case http::ErrorKind::kTimeout:
-      return fail(Status::kTimeout,
-                  "no answer from " + origin_ + " within " + format_duration(timeout_));
+      return fail(Status::kTimeout, "no answer from " + origin_ + " within " +
+                                        format_duration(pending.timeout) +
+                                        (pending.by_deadline ? " (the caller's deadline)" : ""));
     case http::ErrorKind::kCancelled:
-      return fail(Status::kCancelled, "the node stopped before " + origin_ + " answered");
+      return fail(Status::kCancelled, "cancelled before " + origin_ + " answered");
     case http::ErrorKind::kTooLarge:
       return fail(Status::kBadResponse, origin_ + ": " + r.error_message);
     case http::ErrorKind::kBadUrl:
@@ -307,8 +344,8 @@ Outcome LlmClassifier::answer(Pending& pending, const http::Response& r,
 
   if (r.status < 200 || r.status > 299) {
     ApiError e = api_error(r.body);
-    std::string msg = "HTTP " + std::to_string(r.status) + " from " + origin_ + ": " +
-                      snippet(e.message);
+    std::string msg =
+        "HTTP " + std::to_string(r.status) + " from " + origin_ + ": " + snippet(e.message);
     if (r.status == 429) {
       if (e.code == "insufficient_quota") return fail(Status::kQuota, msg);
       Outcome o = fail(Status::kRateLimited, msg);
@@ -324,8 +361,8 @@ Outcome LlmClassifier::answer(Pending& pending, const http::Response& r,
 
   Json reply = Json::parse(r.body, nullptr, false);
   if (!reply.is_object()) {
-    return fail(Status::kBadResponse, "reply from " + origin_ + " is not a JSON object: " +
-                                          snippet(r.body));
+    return fail(Status::kBadResponse,
+                "reply from " + origin_ + " is not a JSON object: " + snippet(r.body));
   }
   std::string model = model_;
   if (reply.contains("model") && reply["model"].is_string() &&
@@ -360,8 +397,7 @@ Outcome LlmClassifier::answer(Pending& pending, const http::Response& r,
     }
   }
   if (message == nullptr || !message->contains("content") || !(*message)["content"].is_string()) {
-    return bad("reply from " + origin_ + " has no choices[0].message.content: " +
-               snippet(r.body));
+    return bad("reply from " + origin_ + " has no choices[0].message.content: " + snippet(r.body));
   }
   std::string_view content = unfenced((*message)["content"].get_ref<const std::string&>());
   std::string cut_note = finish_reason == "length"
@@ -409,7 +445,9 @@ Outcome LlmClassifier::answer(Pending& pending, const http::Response& r,
       .field("llm_completion_tokens", completion_tokens)
       .field("llm_cost_usd", cost);
   *out = builder_.finish();
-  return Outcome::success(cost);
+  Outcome ok = Outcome::success(cost);
+  ok.with_usage(prompt_tokens, completion_tokens, model);
+  return ok;
 }
 
 }  // namespace sluice::llm_classifier

@@ -76,6 +76,7 @@ class LlmClassifier final : public Processor {
 
  private:
   struct Pending;
+  struct CancelState;
   void complete(Pending& pending, const http::Response& response);
   // The event to emit, or a failed outcome.
   Outcome answer(Pending& pending, const http::Response& response, std::span<const uint8_t>* out);

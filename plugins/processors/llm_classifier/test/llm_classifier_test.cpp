@@ -117,6 +117,10 @@ TEST(LlmClassifier, GoodAnswerAddsVerdictModelTokensLatencyAndCost) {
   EXPECT_EQ(f.size(), in["fields"].size() + 9);
   EXPECT_EQ(out["id"], 7);
   EXPECT_EQ(out["key"], "ETHUSDT");
+  // Usage travels in the outcome too (ABI 1.2), for composites and limits.
+  EXPECT_EQ(r.outcome.input_tokens, 120);
+  EXPECT_EQ(r.outcome.output_tokens, 40);
+  EXPECT_EQ(r.outcome.model, "gpt-4o-mini-2024-07-18");
 }
 
 TEST(LlmClassifier, SendsModelMessagesJsonModeAndBearerKey) {
@@ -349,6 +353,49 @@ TEST(LlmClassifier, ReplySlowerThanTheTimeoutIsATimeout) {
   PluginHarness llm("processor", "llm_classifier", options_for(server, R"(timeout = "100ms")"));
   expect_failure(llm.process(eth_liquidation()), Status::kTimeout,
                  "no answer from 127.0.0.1:" + std::to_string(server.port()) + " within 100ms");
+}
+
+TEST(LlmClassifier, ACallersDeadlineShorterThanTheTimeoutBoundsTheRequest) {
+  HttpTestServer server;
+  server.enqueue(Reply::json(200, completion(kVerdict)).after(std::chrono::milliseconds(3000)));
+  PluginHarness llm("processor", "llm_classifier", options_for(server, R"(timeout = "20s")"));
+  int64_t start = sluice::mono_ns();
+  CallResult r = llm.process_as_child(eth_liquidation(), start + 150'000'000);
+  int64_t took = sluice::mono_ns() - start;
+  EXPECT_EQ(r.outcome.status, Status::kTimeout) << r.outcome.message;
+  const std::string prefix =
+      "no answer from 127.0.0.1:" + std::to_string(server.port()) + " within ";
+  EXPECT_EQ(r.outcome.message.rfind(prefix, 0), 0u) << r.outcome.message;
+  EXPECT_NE(r.outcome.message.find("(the caller's deadline)"), std::string::npos);
+  EXPECT_GE(took, 140'000'000);
+  EXPECT_LT(took, 2'500'000'000);  // never the server's 3 s, let alone the 20 s timeout
+}
+
+TEST(LlmClassifier, ADeadlineAlreadyPastSendsNoRequest) {
+  HttpTestServer server;
+  PluginHarness llm("processor", "llm_classifier", options_for(server));
+  CallResult r = llm.process_as_child(eth_liquidation(), sluice::mono_ns() - 1);
+  expect_failure(r, Status::kTimeout, "no time left before the caller's deadline");
+  EXPECT_EQ(server.requests().size(), 0u);
+}
+
+TEST(LlmClassifier, ACallersCancelAbortsTheRequest) {
+  HttpTestServer server;
+  server.enqueue(Reply::json(200, completion(kVerdict)).after(std::chrono::milliseconds(5000)));
+  server.enqueue(Reply::json(200, completion(kVerdict)));
+  PluginHarness llm("processor", "llm_classifier", options_for(server, R"(timeout = "20s")"));
+  int64_t start = sluice::mono_ns();
+  CallResult r = llm.process_as_child(eth_liquidation(), 0, std::chrono::milliseconds(100));
+  int64_t took = sluice::mono_ns() - start;
+  EXPECT_EQ(r.outcome.status, Status::kCancelled) << r.outcome.message;
+  EXPECT_EQ(r.outcome.message,
+            "cancelled before 127.0.0.1:" + std::to_string(server.port()) + " answered");
+  EXPECT_LT(took, 2'500'000'000);
+  // The aborted request's connection is not reused: the next call still gets its answer.
+  CallResult next = llm.process(eth_liquidation());
+  EXPECT_TRUE(next.outcome.ok()) << next.outcome.message;
+  // A cancelled call is not a model failure in the metrics.
+  EXPECT_EQ(llm.counter("llm_requests_total"), 1);
 }
 
 TEST(LlmClassifier, RefusedConnectionIsAServerError) {
