@@ -13,10 +13,10 @@
 #include <iostream>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "sluice/core/admin_client.hpp"
 #include "sluice/core/config.hpp"
@@ -87,6 +87,7 @@ struct CtlOptions {
   std::string timeout = "5s";
   std::string name;
   std::string value;
+  std::string command;  // ctl node NODE COMMAND [JSON]
 };
 
 // Exit codes of `sluice ctl` (docs/operations.md).
@@ -97,8 +98,8 @@ constexpr int kCtlUnreachable = 3;  // no answer from the endpoint
 std::string read_token_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw std::runtime_error(fmt::format("--token-file {}: cannot read it: {}", path,
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("--token-file {}: cannot read it: {}", path, std::strerror(errno)));
   }
   std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
@@ -116,8 +117,8 @@ int run_ctl(const CtlOptions& o, const std::string& command) {
     std::string error;
     auto ns = parse_duration(o.timeout, &error);
     if (!ns || *ns <= 0) {
-      throw std::runtime_error(fmt::format("--timeout '{}': {}", o.timeout,
-                                           error.empty() ? "must be positive" : error));
+      throw std::runtime_error(
+          fmt::format("--timeout '{}': {}", o.timeout, error.empty() ? "must be positive" : error));
     }
     timeout = std::chrono::milliseconds(std::max<int64_t>(*ns / 1'000'000, 1));
     std::optional<AdminTarget> target;
@@ -149,7 +150,18 @@ int run_ctl(const CtlOptions& o, const std::string& command) {
   std::string method = "GET";
   std::string path = "/settings";
   std::string body;
-  if (command == "get") {
+  if (command == "nodes") {
+    path = "/nodes";
+  } else if (command == "node") {
+    method = "POST";
+    path = "/nodes/" + o.name + "/" + o.command;
+    body = o.value.empty() ? "{}" : o.value;
+    if (nlohmann::json::parse(body, nullptr, false).is_discarded()) {
+      fmt::print(stderr,
+                 "error: the command's argument must be JSON, e.g. '{{\"child\": \"x\"}}'\n");
+      return kCtlBadInput;
+    }
+  } else if (command == "get") {
     path += "/" + o.name;
   } else if (command == "set") {
     method = "PUT";
@@ -176,11 +188,26 @@ int run_ctl(const CtlOptions& o, const std::string& command) {
   if (command == "settings") {
     auto all = nlohmann::json::parse(reply.body, nullptr, false);
     if (!all.is_object()) {
-      fmt::print(stderr, "error: {}{} answered something that is not a JSON object\n",
-                 url.text(), path);
+      fmt::print(stderr, "error: {}{} answered something that is not a JSON object\n", url.text(),
+                 path);
       return kCtlRefused;
     }
     for (const auto& [name, value] : all.items()) fmt::print("{} = {}\n", name, value.dump());
+  } else if (command == "nodes") {
+    auto all = nlohmann::json::parse(reply.body, nullptr, false);
+    if (!all.is_object()) {
+      fmt::print(stderr, "error: {}{} answered something that is not a JSON object\n", url.text(),
+                 path);
+      return kCtlRefused;
+    }
+    for (const auto& [node, commands] : all.items()) {
+      for (const auto& [name, description] : commands.items()) {
+        fmt::print("{} {}: {}\n", node, name, description.get<std::string>());
+      }
+    }
+  } else if (command == "node") {
+    auto answer = nlohmann::json::parse(reply.body, nullptr, false);
+    fmt::print("{}\n", answer.is_discarded() ? reply.body : answer.dump(2));
   } else if (command == "set") {
     fmt::print("{} = {}", o.name, reply.body);
   } else {
@@ -236,8 +263,9 @@ int main(int argc, char** argv) {
 
   CtlOptions ctl_opts;
   auto* ctl = app.add_subcommand(
-      "ctl", "Talk to a running pipeline's admin endpoint (exit 1: refused, 2: bad input, 3: "
-             "unreachable)");
+      "ctl",
+      "Talk to a running pipeline's admin endpoint (exit 1: refused, 2: bad input, 3: "
+      "unreachable)");
   ctl->require_subcommand(1);
   ctl->add_option("--admin", ctl_opts.admin_url, "Endpoint URL, e.g. http://127.0.0.1:9464");
   ctl->add_option("-f,--file", ctl_opts.file, "Pipeline file whose [admin] names the endpoint")
@@ -252,15 +280,25 @@ int main(int argc, char** argv) {
   ctl_get->add_option("name", ctl_opts.name, "Setting name")->required();
   auto* ctl_set = ctl->add_subcommand("set", "Change a setting (saved before it is acknowledged)");
   ctl_set->add_option("name", ctl_opts.name, "Setting name")->required();
-  ctl_set->add_option("value", ctl_opts.value, "JSON value (25000, 0.5, true, \"SELL\"); other "
-                                               "text is sent as a string")
+  ctl_set
+      ->add_option("value", ctl_opts.value,
+                   "JSON value (25000, 0.5, true, \"SELL\"); other "
+                   "text is sent as a string")
       ->required();
+  auto* ctl_nodes =
+      ctl->add_subcommand("nodes", "List the node commands of the endpoint's process");
+  auto* ctl_node =
+      ctl->add_subcommand("node", "Call a node's command, e.g. `node classify status`");
+  ctl_node->add_option("node", ctl_opts.name, "Node name")->required();
+  ctl_node->add_option("command", ctl_opts.command, "Command name")->required();
+  ctl_node->add_option("args", ctl_opts.value, "JSON argument (default {})");
 
   std::string key_name;
   std::string key_dir = ".";
   auto* keys = app.add_subcommand(
-      "keys", "Generate a CURVE key pair for a placement group's tcp edges: NAME.key (secret, "
-              "mode 0600) and NAME.pub");
+      "keys",
+      "Generate a CURVE key pair for a placement group's tcp edges: NAME.key (secret, "
+      "mode 0600) and NAME.pub");
   keys->add_option("name", key_name, "Key name, usually the placement group")->required();
   keys->add_option("--dir", key_dir, "Directory to write the key files to");
 
@@ -268,7 +306,7 @@ int main(int argc, char** argv) {
 
   // Global flags are accepted after the subcommand too (`sluice run FILE --log-level warn`).
   for (CLI::App* sub : {run, validate, graph, plugins, list, describe, docs, schema, keys, version,
-                        ctl, ctl_settings, ctl_get, ctl_set}) {
+                        ctl, ctl_settings, ctl_get, ctl_set, ctl_nodes, ctl_node}) {
     sub->fallthrough();
   }
   CLI11_PARSE(app, argc, argv);
@@ -280,11 +318,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*keys) {
-    bool plain = !key_name.empty() && key_name.find_first_not_of(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == std::string::npos;
+    bool plain = !key_name.empty() &&
+                 key_name.find_first_not_of(
+                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+                     std::string::npos;
     if (!plain || key_name[0] == '.') {
-      fmt::print(stderr, "error: key name '{}': use letters, digits, '_', '-' and '.'\n",
-                 key_name);
+      fmt::print(stderr, "error: key name '{}': use letters, digits, '_', '-' and '.'\n", key_name);
       return 2;
     }
     try {
@@ -307,8 +346,8 @@ int main(int argc, char** argv) {
     PluginRegistry reg = load_registry({}, true);
     if (*list) {
       for (const Plugin& p : reg.plugins()) {
-        fmt::print("{:<10} {:<22} {:<8} {}\n", kind_name(p.kind()), p.name(),
-                   p.descriptor->version, p.descriptor->description);
+        fmt::print("{:<10} {:<22} {:<8} {}\n", kind_name(p.kind()), p.name(), p.descriptor->version,
+                   p.descriptor->description);
       }
       return 0;
     }
@@ -327,8 +366,9 @@ int main(int argc, char** argv) {
     }
     if (*docs) {
       fs::create_directories(out_dir);
-      std::string index = "# Plugin reference\n\n<!-- Generated by `sluice plugins docs`. -->\n\n"
-                          "| plugin | kind | description |\n|---|---|---|\n";
+      std::string index =
+          "# Plugin reference\n\n<!-- Generated by `sluice plugins docs`. -->\n\n"
+          "| plugin | kind | description |\n|---|---|---|\n";
       for (const Plugin& p : reg.plugins()) {
         std::string fname = fmt::format("{}_{}.md", kind_name(p.kind()), p.name());
         std::ofstream(fs::path(out_dir) / fname) << describe_markdown(p);
@@ -353,8 +393,8 @@ int main(int argc, char** argv) {
       try {
         PipelineSpec spec = load_pipeline(f, reg.catalog());
         // Creating every instance runs the plugins' own checks (expressions, files, ...).
-        Pipeline dry(spec, reg, RunOptions{.process = {}, .admin_port = -1,
-                                           .print_summary = false});
+        Pipeline dry(spec, reg,
+                     RunOptions{.process = {}, .admin_port = -1, .print_summary = false});
         fmt::print("{}: ok ({} nodes)\n", f, spec.nodes.size());
       } catch (const ConfigError& e) {
         rc = print_config_error(e);
@@ -367,7 +407,11 @@ int main(int argc, char** argv) {
   }
 
   if (*ctl) {
-    return run_ctl(ctl_opts, *ctl_set ? "set" : *ctl_get ? "get" : "settings");
+    return run_ctl(ctl_opts, *ctl_set     ? "set"
+                             : *ctl_get   ? "get"
+                             : *ctl_nodes ? "nodes"
+                             : *ctl_node  ? "node"
+                                          : "settings");
   }
 
   if (*graph) {

@@ -1,6 +1,7 @@
-// The admin endpoint's routes: metrics, health, readiness and runtime settings. A change is a
-// PUT with a JSON body (Content-Type: application/json): HTML forms and no-preflight cross-site
-// fetches can only send POST or form/text bodies, so they never reach a change.
+// The admin endpoint's routes: metrics, health, readiness, runtime settings and node commands. A
+// change is a PUT (settings) or POST (node commands) with a JSON body (Content-Type:
+// application/json): HTML forms and no-preflight cross-site fetches can only send form/text
+// bodies, so they never reach a change.
 #include "admin_routes.hpp"
 
 #include <algorithm>
@@ -55,10 +56,48 @@ HttpResponse change_setting(Pipeline& p, const std::string& name, const HttpRequ
   return {200, "application/json", value.dump() + "\n", {}};
 }
 
+// POST /nodes/NODE/COMMAND with a JSON body (none = {}): a command the node registered.
+HttpResponse node_command(Pipeline& p, const std::string& node, const std::string& command,
+                          const HttpRequest& req) {
+  if (req.method != "POST") {
+    HttpResponse r = text(405, fmt::format("method {} not allowed: call a node command with POST "
+                                           "and a JSON body, e.g. `sluice ctl node {} {}`",
+                                           req.method, node, command));
+    r.headers.emplace_back("Allow", "POST");
+    return r;
+  }
+  if (!is_json(req.content_type)) {
+    return text(415,
+                fmt::format("Content-Type must be application/json, got '{}'", req.content_type));
+  }
+  std::string body = req.body;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) body = "{}";
+  if (nlohmann::json::parse(body, nullptr, false).is_discarded()) {
+    return text(400, "body must be a JSON value, e.g. {\"child\": \"primary\"}");
+  }
+  auto logger = make_logger(p.spec().name);
+  NodeCommands::Reply reply = p.commands().call(node, command, body, std::chrono::seconds(5));
+  if (reply.http_status == 200) {
+    logger->info("admin endpoint: node command {}.{} {}", node, command, body);
+  } else {
+    logger->warn("admin endpoint: node command {}.{} answered {}", node, command,
+                 reply.http_status);
+  }
+  return {reply.http_status, reply.content_type, reply.body, {}};
+}
+
 }  // namespace
 
 HttpResponse handle_admin(Pipeline& p, const HttpRequest& req) {
   std::string path = req.target.substr(0, req.target.find('?'));
+  const std::string nodes = "/nodes/";
+  if (path.rfind(nodes, 0) == 0) {
+    std::string rest = path.substr(nodes.size());
+    size_t slash = rest.find('/');
+    if (slash != std::string::npos && slash > 0 && slash + 1 < rest.size()) {
+      return node_command(p, rest.substr(0, slash), rest.substr(slash + 1), req);
+    }
+  }
   const std::string prefix = "/settings/";
   if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size()) {
     std::string name = path.substr(prefix.size());
@@ -83,7 +122,10 @@ HttpResponse handle_admin(Pipeline& p, const HttpRequest& req) {
     nlohmann::json j = p.settings().all();
     return {200, "application/json", j.dump() + "\n", {}};
   }
-  return text(404, "not found: try /metrics, /health, /ready, /settings, /settings/NAME");
+  if (path == "/nodes") return {200, "application/json", p.commands().list().dump() + "\n", {}};
+  return text(404,
+              "not found: try /metrics, /health, /ready, /settings, /settings/NAME, /nodes, "
+              "/nodes/NODE/COMMAND");
 }
 
 }  // namespace sluice::core

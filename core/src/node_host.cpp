@@ -121,7 +121,41 @@ NodeHost::NodeHost(const HostServices& services, const NodeSpec& node, NodeMetri
   host_.timer_cancel = &timer_cancel_cb;
   host_.child_start = &child_start_cb;
   host_.child_cancel = &child_cancel_cb;
+  host_.command_register = &command_register_cb;
+  host_.command_unregister = &command_unregister_cb;
+  host_.emit = &emit_cb;
   is_source_ = node.kind == NodeKind::kSource;
+  is_child_ = node.is_child;
+}
+
+NodeHost::~NodeHost() {
+  // Before the stage that runs them goes: no command call can reach this node any more.
+  if (services_.commands != nullptr) services_.commands->remove_node(node_name_);
+}
+
+int NodeHost::command_register_cb(void* ctx, const char* name, const char* description,
+                                  sluice_command_fn fn, void* user) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.commands == nullptr) return 0;  // `sluice validate`: served nowhere
+  std::string err =
+      self->services_.commands->add(self->node_name_, name ? name : "",
+                                    description ? description : "", fn, user, &self->executor_);
+  if (err.empty()) return 0;
+  self->logger_->error("{}", err);
+  return 1;
+}
+
+int NodeHost::emit_cb(void* ctx, const char* output, const uint8_t* data, size_t size) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->is_source_ || self->is_child_ || self->executor_ == nullptr) return -1;
+  return self->executor_->emit(output, data, size) ? 0 : -1;
+}
+
+void NodeHost::command_unregister_cb(void* ctx, const char* name) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.commands != nullptr && name != nullptr) {
+    self->services_.commands->remove(self->node_name_, name);
+  }
 }
 
 std::string NodeHost::redact(std::string msg) const {

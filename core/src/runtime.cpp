@@ -119,7 +119,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
   settings_ = std::make_unique<SettingsStore>(spec_.state_dir, spec_.settings);
   node_state_ = std::make_unique<NodeStateStore>(spec_.state_dir, settings_.get());
   HostServices services{spec_.name, spec_.state_dir, settings_.get(), &metrics_,
-                        node_state_.get()};
+                        node_state_.get(), &commands_};
 
   std::vector<std::string> local = local_nodes();
   std::vector<Diagnostic> refused;

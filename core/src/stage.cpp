@@ -143,6 +143,12 @@ uint64_t Stage::schedule(int64_t delay_ns, std::function<void(bool cancelled)> f
 
 bool Stage::cancel_scheduled(uint64_t id) { return timers_.cancel(id); }
 
+bool Stage::emit(const char* output, const uint8_t* data, size_t size) {
+  if (tls_stage != this || node_->spec().kind == NodeKind::kSource) return false;
+  send(output, data, size, nullptr);
+  return true;
+}
+
 void Stage::run_timers() {
   if (timers_.maybe_empty() && armed_due_ == 0) return;  // the common case: no timers
   timers_.run_due(sluice::mono_ns());

@@ -61,6 +61,7 @@ class Stage : public Executor {
   void post(std::function<void()> fn) override;
   uint64_t schedule(int64_t delay_ns, std::function<void(bool cancelled)> fn) override;
   bool cancel_scheduled(uint64_t id) override;
+  bool emit(const char* output, const uint8_t* data, size_t size) override;
   // Wakes sleeping sources and the poll loop (stop requested).
   void wake();
 

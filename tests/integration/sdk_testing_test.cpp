@@ -311,7 +311,7 @@ TEST(TestkitHost, SettingChangesBumpTheVersionThePluginWatches) {
   EXPECT_EQ(tagger.host().settings_version(), 3u);  // two plugin writes and one from the test
 }
 
-TEST(TestkitHost, GivesTheNodeNamesAndNoChildren) {
+TEST(TestkitHost, GivesTheNodeNamesAndNoChildrenUnlessScripted) {
   TestOptions options{.pipeline_name = "alerts", .node_name = "wrap", .state_dir = "/tmp/state"};
   TestPlugin wrapper(descriptor_of<Wrapper>("wrapper"), Json::object(), options);
   sluice::Host host(wrapper.host().raw());
@@ -323,7 +323,17 @@ TEST(TestkitHost, GivesTheNodeNamesAndNoChildren) {
   auto r = wrapper.process(make_event({{"symbol", "A"}}));
 
   EXPECT_EQ(r.outcome.status, Status::kInternal);
-  EXPECT_EQ(r.outcome.message, "the SDK test host has no child processors (asked for child 0)");
+  EXPECT_EQ(r.outcome.message, "the test host has no child 0 (TestOptions::children)");
+
+  // With a scripted child, the same call reaches it.
+  TestOptions scripted = options;
+  scripted.children = {{"rules", [](sluice::EventView, size_t) { return sluice::testkit::answer(); }}};
+  TestPlugin with_child(descriptor_of<Wrapper>("wrapper"), Json::object(), scripted);
+  EXPECT_EQ(sluice::Host(with_child.host().raw()).child_name(0), "rules");
+  auto ok = with_child.process(make_event({{"symbol", "A"}}));
+  EXPECT_TRUE(ok.outcome.ok()) << ok.outcome.message;
+  ASSERT_EQ(with_child.host().child_calls().size(), 1u);
+  EXPECT_EQ(with_child.host().child_calls()[0].name, "rules");
 }
 
 TEST(TestkitPlugin, WaitsForCallsCompletedOnAnotherThread) {

@@ -150,6 +150,14 @@ bool Breaker::record(bool success, int64_t now_ns) {
   return false;
 }
 
+void Breaker::reset() {
+  state_ = BreakerState::kClosed;
+  opened_at_ns_ = 0;
+  consecutive_failures_ = 0;
+  probe_in_flight_ = false;
+  window_.clear();
+}
+
 void Breaker::restore(BreakerState state, int64_t opened_at_ns) {
   state_ = state == BreakerState::kHalfOpen ? BreakerState::kOpen : state;
   opened_at_ns_ = opened_at_ns;
@@ -217,7 +225,8 @@ Fallback::Fallback(const Host& host, const Config& config)
       deadline_ns_(config.duration("deadline").count()),
       retries_(config.i64("retries")),
       backoff_ns_(config.duration("retry_backoff").count()),
-      backoff_max_ns_(config.duration("retry_backoff_max").count()) {
+      backoff_max_ns_(config.duration("retry_backoff_max").count()),
+      commands_(host) {
   if (deadline_ns_ <= 0) throw OptionError("deadline", "must be positive");
   if (retries_ < 0) throw OptionError("retries", "must not be negative");
   if (retries_ > 10) throw OptionError("retries", "must be at most 10");
@@ -318,6 +327,46 @@ Fallback::Fallback(const Host& host, const Config& config)
     }
     child.budget = Budget(count_in(block, name, "rpm", 0), count_in(block, name, "tpm", 0));
   }
+
+  commands_.add("status", "Each child of the chain: enabled, breaker state (and cooldown left)",
+                [this](const Json&) {
+                  Json children = Json::array();
+                  for (auto& c : children_) children.push_back(child_status(*c));
+                  return Json{{"children", children}};
+                });
+  commands_.add("reset_breaker", "Close a child's circuit breaker now: {\"child\": \"NAME\"}",
+                [this](const Json& args) {
+                  Child& child = child_named(args);
+                  BreakerState before = child.breaker.state();
+                  child.breaker.reset();
+                  if (before != BreakerState::kClosed) breaker_changed(child);
+                  host_.info("breaker of " + child.name + " reset by an operator");
+                  return child_status(child);
+                });
+}
+
+Fallback::Child& Fallback::child_named(const Json& args) {
+  if (!args.is_object() || !args.contains("child") || !args["child"].is_string()) {
+    throw std::runtime_error("say which child: {\"child\": \"NAME\"}");
+  }
+  const std::string name = args["child"].get<std::string>();
+  for (auto& c : children_) {
+    if (c->name == name) return *c;
+  }
+  std::string known;
+  for (auto& c : children_) known += (known.empty() ? "" : ", ") + c->name;
+  throw std::runtime_error("no child '" + name + "' in the chain (" + known + ")");
+}
+
+Json Fallback::child_status(Child& child) {
+  Json j = {{"name", child.name},
+            {"enabled", child_enabled(child)},
+            {"breaker", breaker_state_name(child.breaker.state())}};
+  if (child.breaker.state() == BreakerState::kOpen) {
+    int64_t left = child.breaker.options().cooldown_ns - (mono_ns() - child.breaker.opened_at_ns());
+    j["breaker_cooldown_left_s"] = static_cast<double>(std::max<int64_t>(left, 0)) / 1e9;
+  }
+  return j;
 }
 
 // Breaker state survives a restart: an open breaker stays open for the rest of its cooldown.

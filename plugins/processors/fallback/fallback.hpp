@@ -111,6 +111,8 @@ class Breaker {
   // Restores a state saved in node state (times on the monotonic clock of this run).
   void restore(BreakerState state, int64_t opened_at_ns);
   const BreakerOptions& options() const { return options_; }
+  // An operator's reset: closed, counts forgotten.
+  void reset();
 
  private:
   void open(int64_t now_ns);
@@ -161,6 +163,8 @@ class Fallback final : public Processor {
   bool child_enabled(Child& child);
   void breaker_changed(Child& child);
   std::vector<size_t> order_for(const EventView& event) const;
+  Child& child_named(const Json& args);
+  Json child_status(Child& child);
 
   Host host_;
   std::vector<std::unique_ptr<Child>> children_;  // chain order
@@ -172,6 +176,7 @@ class Fallback final : public Processor {
   int64_t hedge_after_ns_ = 0;
   std::string prefer_field_;
   bool prefer_attr_ = false;
+  Commands commands_;  // last: its handlers use everything above
 };
 
 }  // namespace sluice::fallback

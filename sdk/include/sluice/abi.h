@@ -18,8 +18,9 @@
  *
  * History: 1.0 first release; 1.1 added sluice_plugin_descriptor.start; 1.2 added per-node
  * state (sluice_host.state_get/state_commit), timers (timer_start/timer_cancel), child calls with
- * a deadline and a cancel (child_start/child_cancel, sluice_call.deadline_ns/on_cancel) and usage
- * in outcomes (sluice_outcome.input_tokens/output_tokens/model).
+ * a deadline and a cancel (child_start/child_cancel, sluice_call.deadline_ns/on_cancel), usage in
+ * outcomes (sluice_outcome.input_tokens/output_tokens/model) and node commands
+ * (command_register/command_unregister).
  */
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
@@ -151,6 +152,14 @@ typedef struct sluice_child_result {
 
 typedef void (*sluice_child_callback)(void* user, const sluice_child_result* result);
 
+/* ABI 1.2: node commands. The answer to one command call: status 0 with a JSON text, or
+ * non-zero with a message a user can act on (the admin endpoint answers 400 with it). */
+typedef void (*sluice_command_reply)(void* reply_ctx, int status, const char* text, size_t len);
+/* Runs one command call on the node's stage thread: json_in is the request's JSON text ("{}"
+ * when it sent none). Calls reply exactly once, now or later, from any thread. */
+typedef void (*sluice_command_fn)(void* user, const char* json_in, size_t len,
+                                  sluice_command_reply reply, void* reply_ctx);
+
 typedef enum sluice_log_level {
   SLUICE_LOG_TRACE = 0,
   SLUICE_LOG_DEBUG = 1,
@@ -244,6 +253,22 @@ typedef struct sluice_host {
    * SLUICE_ERR_CANCELLED, unless the child's outcome came first (then cb gets that, and this is
    * a no-op). Stage thread only. */
   void (*child_cancel)(void* ctx, uint64_t call_id);
+
+  /* ABI 1.2: registers a command of this node, served by each process's admin endpoint as
+   * POST /nodes/NODE/NAME (and `sluice ctl node NODE NAME [JSON]`). Register in create() or
+   * start(); user must stay valid until command_unregister or destroy. Returns 0, or non-zero
+   * when the name is taken or not [a-z0-9_]+. */
+  int (*command_register)(void* ctx, const char* name, const char* description,
+                          sluice_command_fn fn, void* user);
+  /* Removes a command (a call already running still gets its reply). */
+  void (*command_unregister)(void* ctx, const char* name);
+
+  /* ABI 1.2: sends an event the node produced on its own, not in answer to a call (an alert
+   * from a timer, a rollout's checkpoint), to one of its outputs (NULL or "" = the default).
+   * Stage thread only (a timer or command callback, or process()); top-level processors and
+   * sinks. Returns 0, or -1 when the node cannot (a composite's child, a source, another
+   * thread, `sluice validate`). The host copies data before returning. */
+  int (*emit)(void* ctx, const char* output, const uint8_t* data, size_t size);
 } sluice_host;
 
 /* What a source's run() gets: a blocking emit with backpressure and a stop flag. */

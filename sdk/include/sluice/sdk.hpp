@@ -115,15 +115,17 @@ inline std::string metric_label(std::string_view key, std::string_view value) {
 
 // Outcome of one call, as a plugin reports it and as a composite observes it for a child.
 struct Outcome {
+  // Every member has a default initializer, so aggregate initialisation that names only the
+  // first ones ({status, message, cost, retry_after}) stays warning-free as members are added.
   Status status = Status::kOk;
-  std::string message;
+  std::string message{};
   double cost_usd = 0;
   int64_t retry_after_ns = 0;
   // Usage (ABI 1.2): tokens the call spent and the model that answered ("" = none), so
   // composites, limits and reports count them without parsing events.
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
-  std::string model;
+  std::string model{};
 
   bool ok() const { return status == Status::kOk; }
   static Outcome success(double cost_usd = 0) {
@@ -410,6 +412,14 @@ class Host {
     return id != 0 && has_timers() && h_->timer_cancel(h_->ctx, id) != 0;
   }
 
+  // ABI 1.2: sends an event the node produced on its own (an alert from a timer) to an output
+  // (nullptr = the default one). Stage thread only; false when the node cannot (a composite's
+  // child, a source, a host older than 1.2).
+  bool emit(Bytes data, const char* output = nullptr) const {
+    if (h_->abi_minor < 2 || h_->emit == nullptr) return false;
+    return h_->emit(h_->ctx, output, data.data(), data.size()) == 0;
+  }
+
  private:
   static void timer_trampoline(void* user, int cancelled) {
     std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(user));
@@ -429,6 +439,64 @@ class Host {
     (*cb)(res);
   }
   const sluice_host* h_;
+};
+
+// A node's commands (ABI 1.2), served by the admin endpoint as POST /nodes/NODE/NAME and by
+// `sluice ctl node NODE NAME [JSON]`. Keep one as a member of the plugin, declared after what
+// the handlers use: its destructor unregisters them. Handlers run on the node's stage thread
+// (like process() and timers), take the request's JSON (an object, {} when none was sent) and
+// return the answer's JSON; a thrown exception's message is the refusal (HTTP 400).
+class Commands {
+ public:
+  using Handler = std::function<Json(const Json& args)>;
+
+  explicit Commands(const Host& host) : host_(host) {}
+  Commands(const Commands&) = delete;
+  Commands& operator=(const Commands&) = delete;
+  ~Commands() {
+    if (!supported()) return;
+    for (const auto& e : entries_) {
+      host_.raw()->command_unregister(host_.raw()->ctx, e->name.c_str());
+    }
+  }
+
+  // False on a host older than 1.2, which serves no commands.
+  bool supported() const {
+    return host_.raw()->abi_minor >= 2 && host_.raw()->command_register != nullptr;
+  }
+  // Registers a command; throws std::runtime_error when the name is taken or not [a-z0-9_]+.
+  void add(std::string name, const std::string& description, Handler handler) {
+    if (!supported()) return;
+    auto entry = std::make_unique<Entry>(Entry{std::move(name), std::move(handler)});
+    if (host_.raw()->command_register(host_.raw()->ctx, entry->name.c_str(), description.c_str(),
+                                      &Commands::trampoline, entry.get()) != 0) {
+      throw std::runtime_error("cannot register the command '" + entry->name + "'");
+    }
+    entries_.push_back(std::move(entry));
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    Handler handler;
+  };
+  static void trampoline(void* user, const char* json, size_t len, sluice_command_reply reply,
+                         void* reply_ctx) {
+    auto* e = static_cast<Entry*>(user);
+    std::string out;
+    int status = 0;
+    try {
+      Json args = Json::parse(json, json + len, nullptr, false);
+      if (args.is_discarded()) throw std::runtime_error("the request is not JSON");
+      out = e->handler(args).dump();
+    } catch (const std::exception& ex) {
+      status = 1;
+      out = ex.what();
+    }
+    reply(reply_ctx, status, out.data(), out.size());
+  }
+  Host host_;
+  std::vector<std::unique_ptr<Entry>> entries_;
 };
 
 // One in-flight event. Move-only; emit() any number of times, then exactly one done()/ok()/

@@ -45,6 +45,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -65,8 +66,8 @@ struct LogLine {
 // the input unchanged on the default output.
 struct ScriptedAnswer {
   std::chrono::nanoseconds after{0};
-  Outcome outcome;
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> emit;
+  Outcome outcome{};
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> emit{};
 };
 // Answers at once (or after `after`) with success, forwarding the input.
 inline ScriptedAnswer answer(std::chrono::nanoseconds after = std::chrono::nanoseconds(0)) {
@@ -81,14 +82,14 @@ inline ScriptedAnswer fail_with(Status status, std::chrono::nanoseconds after = 
 // A child processor of the composite under test: its name and how it answers its n-th call
 // (n counts from 0, per child).
 struct ScriptedChild {
-  std::string name;
-  std::function<ScriptedAnswer(EventView event, size_t n)> script;
+  std::string name{};
+  std::function<ScriptedAnswer(EventView event, size_t n)> script{};
 };
 
 // One child call the test host saw.
 struct ChildCallRecord {
   size_t child = 0;
-  std::string name;
+  std::string name{};
   int64_t start_ns = 0;     // mono_ns() when the composite started it
   int64_t deadline_ns = 0;  // as given to start_child (0 = none)
   int64_t end_ns = 0;       // when its outcome reached the composite (0 = not yet)
@@ -107,7 +108,7 @@ struct TestOptions {
   // creates it, as `sluice validate` does (call TestPlugin::start() later).
   bool start = true;
   // Children of a composite, in the order of the host's child table (child index = position).
-  std::vector<ScriptedChild> children;
+  std::vector<ScriptedChild> children{};
 };
 
 // The host services one plugin instance sees. Thread-safe, like the runtime's: asynchronous
@@ -143,6 +144,9 @@ class TestHost {
     host_.timer_cancel = &TestHost::timer_cancel_cb;
     host_.child_start = &TestHost::child_start_cb;
     host_.child_cancel = &TestHost::child_cancel_cb;
+    host_.command_register = &TestHost::command_register_cb;
+    host_.command_unregister = &TestHost::command_unregister_cb;
+    host_.emit = &TestHost::emit_cb;
   }
   ~TestHost() {
     // Timers still pending never run; their owners get the cancelled call that frees them.
@@ -260,6 +264,58 @@ class TestHost {
     for (const auto& [due, t] : timers_) n += t.plugin_fn != nullptr ? 1 : 0;
     return n;
   }
+  // Events the plugin sent on its own (Host::emit), in order: output name ("" = default), bytes.
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> host_emitted() const {
+    std::lock_guard lock(mu_);
+    return host_emitted_;
+  }
+  // A node command's answer: ok with its JSON, or the refusal's message.
+  struct CommandReply {
+    bool ok = false;
+    Json value;
+    std::string error;
+  };
+  // Calls a command the plugin registered, on this thread (as the runtime does on the stage
+  // thread), and returns its reply; waits up to `timeout` for a reply given later.
+  CommandReply command(const std::string& name, const Json& args = Json::object(),
+                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    sluice_command_fn fn = nullptr;
+    void* user = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      auto it = commands_.find(name);
+      if (it == commands_.end()) return {false, nullptr, "no command '" + name + "'"};
+      fn = it->second.fn;
+      user = it->second.user;
+    }
+    auto state = std::make_shared<CommandState>();
+    auto* ctx = new std::shared_ptr<CommandState>(state);
+    const std::string text = args.dump();
+    fn(user, text.data(), text.size(), &TestHost::command_reply_cb, ctx);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      {
+        std::lock_guard lock(state->mu);
+        if (state->done) {
+          if (state->status != 0) return {false, nullptr, state->text};
+          Json value = Json::parse(state->text, nullptr, false);
+          if (value.is_discarded()) return {false, nullptr, "the answer is not JSON"};
+          return {true, value, ""};
+        }
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return {false, nullptr, "no reply"};
+      run_posted();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  // The commands registered: name → description.
+  std::map<std::string, std::string> commands() const {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::string> out;
+    for (const auto& [name, c] : commands_) out[name] = c.description;
+    return out;
+  }
+
   // Every child call so far, in start order.
   std::vector<ChildCallRecord> child_calls() const {
     std::lock_guard lock(mu_);
@@ -396,6 +452,47 @@ class TestHost {
     std::lock_guard lock(h.mu_);
     h.histograms_[metric_key(name, labels)].push_back(value);
   }
+  static int emit_cb(void* ctx, const char* output, const uint8_t* data, size_t size) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    h.host_emitted_.emplace_back(output != nullptr ? output : "",
+                                 std::vector<uint8_t>(data, data + size));
+    return 0;
+  }
+  struct Command {
+    std::string description;
+    sluice_command_fn fn = nullptr;
+    void* user = nullptr;
+  };
+  struct CommandState {
+    std::mutex mu;
+    bool done = false;
+    int status = 0;
+    std::string text;
+  };
+  static int command_register_cb(void* ctx, const char* name, const char* description,
+                                 sluice_command_fn fn, void* user) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    if (name == nullptr || name[0] == '\0' || h.commands_.count(name) != 0) return 1;
+    h.commands_[name] = Command{description ? description : "", fn, user};
+    return 0;
+  }
+  static void command_unregister_cb(void* ctx, const char* name) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    if (name != nullptr) h.commands_.erase(name);
+  }
+  static void command_reply_cb(void* reply_ctx, int status, const char* text, size_t len) {
+    std::unique_ptr<std::shared_ptr<CommandState>> holder(
+        static_cast<std::shared_ptr<CommandState>*>(reply_ctx));
+    CommandState& s = **holder;
+    std::lock_guard lock(s.mu);
+    s.done = true;
+    s.status = status;
+    s.text.assign(text != nullptr ? text : "", text != nullptr ? len : 0);
+  }
+
   // A timer: either the plugin's (plugin_fn) or the host's own (fn, for scripted children).
   struct Timer {
     uint64_t id = 0;
@@ -569,6 +666,8 @@ class TestHost {
   std::map<MetricKey, std::vector<double>> histograms_;
   std::deque<std::function<void()>> posted_;
   std::vector<ScriptedChild> children_;
+  std::map<std::string, Command> commands_;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> host_emitted_;
   std::map<size_t, size_t> child_answers_;  // child index → calls answered so far
   std::vector<std::unique_ptr<ChildRun>> child_calls_;
   std::multimap<int64_t, Timer> timers_;  // due (mono_ns) → timer

@@ -13,6 +13,7 @@
 #include "sluice/abi.h"
 #include "sluice/core/config.hpp"
 #include "sluice/core/metrics.hpp"
+#include "sluice/core/node_commands.hpp"
 #include "sluice/core/plugin_registry.hpp"
 #include "sluice/core/state.hpp"
 
@@ -37,6 +38,14 @@ class Executor {
     (void)id;
     return false;
   }
+  // Sends an event the node produced on its own to one of its outputs; false when this
+  // executor cannot (it has no outputs, or the caller is not on its thread).
+  virtual bool emit(const char* output, const uint8_t* data, size_t size) {
+    (void)output;
+    (void)data;
+    (void)size;
+    return false;
+  }
 };
 
 struct HostServices {
@@ -46,6 +55,9 @@ struct HostServices {
   MetricsRegistry* metrics = nullptr;
   // Per-node state (ABI 1.2); null: the host keeps none and state_commit fails.
   NodeStateStore* node_state = nullptr;
+  // Node commands (ABI 1.2) the admin endpoint serves; null (`sluice validate`): registrations
+  // are accepted and served nowhere.
+  NodeCommands* commands = nullptr;
 };
 
 // Logs at most `burst` messages, then one per `interval` with the number suppressed.
@@ -69,6 +81,7 @@ class NodeInstance;
 class NodeHost {
  public:
   NodeHost(const HostServices& services, const NodeSpec& node, NodeMetrics* metrics);
+  ~NodeHost();
   NodeHost(const NodeHost&) = delete;
   NodeHost& operator=(const NodeHost&) = delete;
 
@@ -101,12 +114,17 @@ class NodeHost {
   static uint64_t child_start_cb(void* ctx, size_t i, const uint8_t* event, size_t size,
                                  int64_t deadline_ns, sluice_child_callback cb, void* user);
   static void child_cancel_cb(void* ctx, uint64_t call_id);
+  static int command_register_cb(void* ctx, const char* name, const char* description,
+                                 sluice_command_fn fn, void* user);
+  static void command_unregister_cb(void* ctx, const char* name);
+  static int emit_cb(void* ctx, const char* output, const uint8_t* data, size_t size);
 
   // One child call in flight (node_host.cpp).
   struct ChildCall;
 
   HostServices services_;
   bool is_source_ = false;
+  bool is_child_ = false;  // a composite's child: it has no outputs of its own
   std::string node_name_;
   std::string state_dir_;
   std::vector<std::string> secrets_;

@@ -12,6 +12,7 @@
 
 #include "sluice/core/config.hpp"
 #include "sluice/core/metrics.hpp"
+#include "sluice/core/node_commands.hpp"
 #include "sluice/core/plugin_registry.hpp"
 #include "sluice/core/state.hpp"
 
@@ -72,6 +73,8 @@ class Pipeline {
   std::vector<NodeSummary> summary() const;
   MetricsRegistry& metrics() { return metrics_; }
   SettingsStore& settings() { return *settings_; }
+  // Commands the nodes of this process registered (served as POST /nodes/NODE/COMMAND).
+  NodeCommands& commands() { return commands_; }
   const PipelineSpec& spec() const { return spec_; }
   // Port the admin endpoint listens on (after run() started), 0 when off.
   uint16_t admin_port() const { return admin_port_.load(); }
@@ -100,6 +103,7 @@ class Pipeline {
   MetricsRegistry metrics_;
   std::unique_ptr<SettingsStore> settings_;
   std::unique_ptr<NodeStateStore> node_state_;  // after settings_: it refers to it
+  NodeCommands commands_;  // before stages_: node hosts remove theirs as they go
   void* zmq_ctx_ = nullptr;
   CurveIdentity curve_;
   std::unique_ptr<EdgeAuthenticator> auth_;

@@ -5,7 +5,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <thread>
+
+#include "loopback_http.hpp"
 #include "pipeline_runner.hpp"
+#include "process.hpp"
+#include "sluice/core/runtime.hpp"
 #include "sluice/sdk.hpp"
 
 namespace sluice::fallback {
@@ -114,6 +119,106 @@ path = "{0}/dead.jsonl"
         << e.dump();
   }
   EXPECT_LT(seconds, 20.0);  // never the child's 30 s
+}
+
+// Node commands through the admin endpoint and `sluice ctl node`: a breaker opened by a failing
+// child is seen with `status` and closed with `reset_breaker`.
+TEST(FallbackPipeline, NodeCommandsOverTheAdminEndpointAndCtl) {
+  TempDir dir;
+  std::string path = dir.write("p.toml", fmt::format(R"([pipeline]
+name = "t"
+state_dir = "{0}/state"
+
+[sources.gen]
+type = "generator"
+count = 0
+rate = 50
+
+[processors.failing]
+type = "test_async"
+delay = "0ms"
+fail_every = 1
+
+[processors.old]
+type = "test_old_minor"
+
+[processors.classify]
+type = "fallback"
+inputs = ["gen"]
+chain = ["failing", "old"]
+
+[processors.classify.children.failing]
+breaker = {{ failures = 2, cooldown = "1h" }}
+
+[sinks.out]
+type = "blackhole"
+inputs = ["classify"]
+)",
+                                                     dir.path()));
+  core::RunOptions opts;
+  opts.admin_port = 0;
+  opts.print_summary = false;
+  core::Pipeline pipeline(testing::load_spec(path), testing::test_registry(), opts);
+  int rc = -1;
+  std::thread runner([&] { rc = pipeline.run(); });
+  for (int i = 0; i < 1000 && pipeline.admin_port() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const uint16_t port = pipeline.admin_port();
+  ASSERT_NE(port, 0);
+  const std::string admin = "http://127.0.0.1:" + std::to_string(port);
+
+  auto nodes = testing::run_command({testing::sluice_binary(), "ctl", "--admin", admin, "nodes"});
+  EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
+  EXPECT_NE(nodes.out.find("classify reset_breaker: Close a child's circuit breaker now"),
+            std::string::npos)
+      << nodes.out;
+
+  // Two failures open the breaker of `failing` (the generator sends 50 events/s).
+  nlohmann::json status;
+  for (int i = 0; i < 500; ++i) {
+    auto r = testing::run_command(
+        {testing::sluice_binary(), "ctl", "--admin", admin, "node", "classify", "status"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    status = nlohmann::json::parse(r.out);
+    if (status["children"][0]["breaker"] == "open") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status["children"][0]["name"], "failing");
+  EXPECT_EQ(status["children"][0]["breaker"], "open");
+  EXPECT_EQ(status["children"][1]["breaker"], "closed");
+
+  auto bad = testing::run_command({testing::sluice_binary(), "ctl", "--admin", admin, "node",
+                                   "classify", "reset_breaker", R"({"child": "nope"})"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("400"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("no child 'nope' in the chain (failing, old)"), std::string::npos)
+      << bad.err;
+  auto reset = testing::run_command({testing::sluice_binary(), "ctl", "--admin", admin, "node",
+                                     "classify", "reset_breaker", R"({"child": "failing"})"});
+  EXPECT_EQ(reset.exit_code, 0) << reset.err;
+  EXPECT_EQ(nlohmann::json::parse(reset.out)["breaker"], "closed");
+
+  // The endpoint's own rules: JSON only, POST only, unknown names listed.
+  std::string res = testing::loopback_http_raw(
+      port, fmt::format("POST /nodes/classify/status HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n"
+                        "Connection: close\r\nContent-Type: text/plain\r\n"
+                        "Content-Length: 2\r\n\r\n{{}}",
+                        port));
+  EXPECT_EQ(res.rfind("HTTP/1.1 415", 0), 0u) << res;
+  res = testing::loopback_http(port, "GET", "/nodes/classify/status");
+  EXPECT_EQ(res.rfind("HTTP/1.1 405", 0), 0u) << res;
+  auto missing = testing::run_command(
+      {testing::sluice_binary(), "ctl", "--admin", admin, "node", "classify", "nope"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("node 'classify' has no command 'nope' (commands: reset_breaker, "
+                             "status)"),
+            std::string::npos)
+      << missing.err;
+
+  pipeline.stop();
+  runner.join();
+  EXPECT_EQ(rc, 0);
 }
 
 }  // namespace

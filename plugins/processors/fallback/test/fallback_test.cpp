@@ -312,6 +312,32 @@ TEST(Fallback, AnOpenBreakerSurvivesARestart) {
   EXPECT_EQ(p.process(event()).emitted[0].view().string("fallback_used"), "gemini");
 }
 
+TEST(Fallback, StatusAndResetBreakerCommands) {
+  Json children = {{"gpt", {{"breaker", {{"failures", 1}, {"cooldown", "1h"}}}}}};
+  TestPlugin p(options({{"children", children}}),
+               with_children({always("gpt", fail_with(Status::kServerError)),
+                              always("gemini", answer()), always("rules", answer())}));
+  EXPECT_EQ(p.host().commands().count("status"), 1u);
+  p.process(event());
+  auto status = p.host().command("status");
+  ASSERT_TRUE(status.ok) << status.error;
+  EXPECT_EQ(status.value["children"][0]["name"], "gpt");
+  EXPECT_EQ(status.value["children"][0]["breaker"], "open");
+  EXPECT_GT(status.value["children"][0]["breaker_cooldown_left_s"].get<double>(), 3000);
+  EXPECT_EQ(status.value["children"][1]["breaker"], "closed");
+
+  auto refused = p.host().command("reset_breaker", {{"child", "nope"}});
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.error, "no child 'nope' in the chain (gpt, gemini, rules)");
+  auto reset = p.host().command("reset_breaker", {{"child", "gpt"}});
+  ASSERT_TRUE(reset.ok) << reset.error;
+  EXPECT_EQ(reset.value["breaker"], "closed");
+  EXPECT_NE(p.host().state("breaker/gpt")->find("\"closed\""), std::string::npos);
+  size_t before = p.host().child_calls().size();
+  p.process(event());
+  EXPECT_EQ(p.host().child_calls().at(before).name, "gpt");  // tried again
+}
+
 TEST(Fallback, RpmBudgetSkipsTheChildInsteadOfEarningA429) {
   Json children = {{"gpt", {{"rpm", 2}}}};
   TestPlugin p(options({{"children", children}}),
