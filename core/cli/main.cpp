@@ -346,8 +346,8 @@ int main(int argc, char** argv) {
     PluginRegistry reg = load_registry({}, true);
     if (*list) {
       for (const Plugin& p : reg.plugins()) {
-        fmt::print("{:<10} {:<22} {:<8} {}\n", kind_name(p.kind()), p.name(), p.descriptor->version,
-                   p.descriptor->description);
+        fmt::print("{:<10} {:<22} {:<8} {}\n           {}\n", kind_name(p.kind()), p.name(),
+                   p.descriptor->version, p.descriptor->description, p.path);
       }
       return 0;
     }
@@ -394,7 +394,11 @@ int main(int argc, char** argv) {
         PipelineSpec spec = load_pipeline(f, reg.catalog());
         // Creating every instance runs the plugins' own checks (expressions, files, ...).
         Pipeline dry(spec, reg,
-                     RunOptions{.process = {}, .admin_port = -1, .print_summary = false});
+                     RunOptions{.process = {},
+                                .admin_port = -1,
+                                .print_summary = false,
+                                .queue_capacity = 1000,
+                                .dry_run = true});
         fmt::print("{}: ok ({} nodes)\n", f, spec.nodes.size());
       } catch (const ConfigError& e) {
         rc = print_config_error(e);

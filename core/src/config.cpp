@@ -178,7 +178,11 @@ void read_type(Draft& d, const PluginCatalog& plugins, const Reader& reader, boo
     type_pos = diags.pos(*type);
   }
   d.desc = plugins.find ? plugins.find(node.kind, node.type) : nullptr;
-  if (d.desc == nullptr) {
+  if (auto why = plugins.refused ? plugins.refused(node.kind, node.type) : std::nullopt) {
+    d.desc = nullptr;
+    diags.error(type_pos, d.section + ": " + kind_name(node.kind) + " type '" + node.type +
+                              "' cannot be used: " + *why);
+  } else if (d.desc == nullptr) {
     std::vector<std::string> names =
         plugins.names ? plugins.names(node.kind) : std::vector<std::string>{};
     std::sort(names.begin(), names.end());

@@ -24,7 +24,46 @@ NodeKind Plugin::kind() const {
   }
 }
 
+namespace {
+
+// "processor_llm_classifier.so" → (processor, llm_classifier): how sluice_add_plugin names files,
+// the only clue to what a refused plugin of another ABI major provides (its descriptor's layout
+// is unknown then).
+std::optional<std::pair<NodeKind, std::string>> kind_and_type_of(const std::string& path) {
+  std::string stem = fs::path(path).stem().string();
+  for (NodeKind k : {NodeKind::kSource, NodeKind::kProcessor, NodeKind::kSink}) {
+    std::string prefix = std::string(kind_name(k)) + "_";
+    if (stem.rfind(prefix, 0) == 0 && stem.size() > prefix.size()) {
+      return std::make_pair(k, stem.substr(prefix.size()));
+    }
+  }
+  return std::nullopt;
+}
+
+NodeKind kind_of(sluice_kind k) {
+  return k == SLUICE_KIND_SOURCE ? NodeKind::kSource
+         : k == SLUICE_KIND_SINK ? NodeKind::kSink
+                                 : NodeKind::kProcessor;
+}
+
+}  // namespace
+
+std::optional<std::string> PluginRegistry::refusal(NodeKind kind, std::string_view type) const {
+  for (const Refusal& r : refusals_) {
+    if (r.kind == kind && r.type == type) return r.message;
+  }
+  return std::nullopt;
+}
+
 std::string PluginRegistry::load_file(const std::string& path) {
+  // The same file reached twice (a directory listed twice, a symlinked plugin directory) is one
+  // plugin, not a duplicate.
+  std::error_code canon_ec;
+  const std::string canonical = fs::canonical(path, canon_ec).string();
+  if (!canon_ec &&
+      std::find(loaded_files_.begin(), loaded_files_.end(), canonical) != loaded_files_.end()) {
+    return {};
+  }
   // Read the symbol table first: a file without our entry point is refused before any of its
   // code (static initialisers included) runs.
   try {
@@ -50,9 +89,18 @@ std::string PluginRegistry::load_file(const std::string& path) {
   const sluice_plugin_descriptor* d = entry();
   if (d == nullptr) return fmt::format("{}: entry point returned no descriptor", path);
   if (d->abi_major != SLUICE_ABI_MAJOR || d->abi_minor > SLUICE_ABI_MINOR) {
-    return fmt::format(
-        "{}: incompatible plugin ABI {}.{} (this sluice supports ABI {}.0 to {}.{})", path,
-        d->abi_major, d->abi_minor, SLUICE_ABI_MAJOR, SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
+    std::string message =
+        fmt::format("{}: incompatible plugin ABI {}.{} (this sluice supports ABI {}.0 to {}.{})",
+                    path, d->abi_major, d->abi_minor, SLUICE_ABI_MAJOR, SLUICE_ABI_MAJOR,
+                    SLUICE_ABI_MINOR);
+    // Within our major the descriptor's first members are ours to read; otherwise the file name
+    // says what it provides.
+    if (d->abi_major == SLUICE_ABI_MAJOR && d->name != nullptr) {
+      refusals_.push_back({kind_of(d->kind), d->name, message});
+    } else if (auto kt = kind_and_type_of(path)) {
+      refusals_.push_back({kt->first, kt->second, message});
+    }
+    return message;
   }
   if (d->name == nullptr || d->create == nullptr || d->destroy == nullptr ||
       (d->kind == SLUICE_KIND_SOURCE ? d->run == nullptr : d->process == nullptr)) {
@@ -60,10 +108,14 @@ std::string PluginRegistry::load_file(const std::string& path) {
   }
   Plugin p{lib, d, path};
   if (const Plugin* other = find(p.kind(), p.name())) {
+    // Which of the two a pipeline would get depends on directory order: using it is an error.
+    refusals_.push_back({p.kind(), std::string(p.name()),
+                         fmt::format("two files provide it: {} and {}", other->path, path)});
     return fmt::format("{}: duplicate {} plugin '{}' (already loaded from {})", path,
                        kind_name(p.kind()), p.name(), other->path);
   }
   plugins_.push_back(std::move(p));
+  if (!canon_ec) loaded_files_.push_back(canonical);
   return {};
 }
 
@@ -108,7 +160,8 @@ PluginCatalog PluginRegistry::catalog() const {
         const Plugin* p = find(k, t);
         return p ? p->descriptor : nullptr;
       },
-      [this](NodeKind k) { return names(k); }};
+      [this](NodeKind k) { return names(k); },
+      [this](NodeKind k, std::string_view t) { return refusal(k, t); }};
 }
 
 std::vector<std::string> PluginRegistry::default_dirs() {

@@ -116,8 +116,13 @@ Pipeline::Pipeline(const PipelineSpec& spec, const PluginRegistry& plugins, RunO
                             options_.process, fmt::join(names, ", ")));
     }
   }
-  settings_ = std::make_unique<SettingsStore>(spec_.state_dir, spec_.settings);
-  node_state_ = std::make_unique<NodeStateStore>(spec_.state_dir, settings_.get());
+  if (options_.dry_run) {
+    settings_ = std::make_unique<SettingsStore>(spec_.settings);
+    node_state_ = std::make_unique<NodeStateStore>(settings_.get());
+  } else {
+    settings_ = std::make_unique<SettingsStore>(spec_.state_dir, spec_.settings);
+    node_state_ = std::make_unique<NodeStateStore>(spec_.state_dir, settings_.get());
+  }
   HostServices services{spec_.name, spec_.state_dir, settings_.get(), &metrics_,
                         node_state_.get(), &commands_};
 

@@ -1,4 +1,5 @@
-// The committed plugin reference (docs/plugins/) is exactly what the plugins declare today.
+// The committed plugin reference (docs/plugins/) is exactly what the plugins declare today, and
+// the quick start of docs/writing-plugins.md is the template plugin that its tests cover.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -32,6 +33,16 @@ TEST(PluginReference, CommittedDocsMatchTheDeclaredSchemas) {
     EXPECT_EQ(slurp(e.path()), slurp(mine)) << mine << " is stale: run `make docs`";
   }
   EXPECT_GT(files, 3u);
+}
+
+TEST(WritingPlugins, TheQuickStartIsTheTemplatePluginItsTestsCover) {
+  const fs::path root(SLUICE_SOURCE_DIR);
+  const std::string doc = slurp(root / "docs" / "writing-plugins.md");
+  std::string code = slurp(root / "sdk" / "template" / "uppercase.cpp");
+  code = code.substr(code.find("#include <optional>"));
+  while (!code.empty() && code.back() == '\n') code.pop_back();
+  EXPECT_NE(doc.find("```cpp\n" + code + "\n```"), std::string::npos)
+      << "docs/writing-plugins.md's quick start differs from sdk/template/uppercase.cpp";
 }
 
 }  // namespace

@@ -4,8 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "pipeline_runner.hpp"
 #include "plugin_harness.hpp"
+#include "process.hpp"
 #include "sluice/core/node_host.hpp"
 #include "sluice/core/plugin_registry.hpp"
 
@@ -40,6 +43,125 @@ TEST(PluginRegistry, RefusesDuplicatePluginName) {
             second + ": duplicate processor plugin 'test_async' (already loaded from " + first +
                 ")");
   EXPECT_EQ(reg.plugins().size(), 1u);
+}
+
+TEST(PluginRegistry, TheSameFileFoundTwiceIsOnePlugin) {
+  PluginRegistry reg;
+  std::vector<std::string> errors;
+  // The directory twice, once through a path with a detour: one set of plugins, no duplicate.
+  reg.load_dirs({kTestPlugins, kTestPlugins + "/../" +
+                                   std::filesystem::path(kTestPlugins).filename().string()},
+                &errors);
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  size_t async = 0;
+  for (const Plugin& p : reg.plugins()) async += p.name() == "test_async" ? 1 : 0;
+  EXPECT_EQ(async, 1u);
+  EXPECT_EQ(reg.refusal(NodeKind::kProcessor, "test_async"), std::nullopt);
+}
+
+TEST(PluginRegistry, UsingATypeTwoFilesProvideIsAnErrorNamingBoth) {
+  PluginRegistry reg;
+  std::vector<std::string> errors;
+  reg.load_dirs({kTestPlugins, kTestPlugins + "-bad/dup"}, &errors);
+  const std::string text = R"([pipeline]
+name = "t"
+
+[sources.gen]
+type = "generator"
+count = 1
+
+[processors.work]
+type = "test_async"
+inputs = ["gen"]
+
+[sinks.out]
+type = "blackhole"
+inputs = ["work"]
+)";
+  PluginRegistry builtin;
+  builtin.load_dirs(PluginRegistry::default_dirs(), &errors);
+  // The catalog of the registry with the duplicate, plus the built-ins for the other nodes.
+  PluginCatalog catalog = reg.catalog();
+  PluginCatalog both{[&](NodeKind k, std::string_view t) {
+                       auto* d = catalog.find(k, t);
+                       return d != nullptr ? d : builtin.catalog().find(k, t);
+                     },
+                     catalog.names, catalog.refused};
+  try {
+    load_pipeline_text(text, "p.toml", both);
+    FAIL() << "a type two files provide was accepted";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("processors.work: processor type 'test_async' cannot be used: two files "
+                        "provide it: " +
+                        kTestPlugins + "/processor_test_async.so and " + kTestPlugins +
+                        "-bad/dup/processor_test_async_copy.so"),
+              std::string::npos)
+        << what;
+  }
+}
+
+TEST(PluginRegistry, UsingATypeWhosePluginWasRefusedNamesTheFileAndBothVersions) {
+  testing::TempDir dir;
+  std::string path = dir.write("p.toml", fmt::format(R"([pipeline]
+name = "t"
+plugin_path = ["{0}-bad/abi"]
+
+[sources.gen]
+type = "generator"
+count = 1
+
+[processors.future]
+type = "from_the_future"
+inputs = ["gen"]
+
+[sinks.out]
+type = "blackhole"
+inputs = ["future"]
+)",
+                                                     kTestPlugins));
+  auto r = testing::run_command({testing::sluice_binary(), "validate", path});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(fmt::format(
+                "processors.future: processor type 'from_the_future' cannot be used: "
+                "{}-bad/abi/processor_from_the_future.so: incompatible plugin ABI {}.0 (this "
+                "sluice supports ABI {}.0 to {}.{})",
+                kTestPlugins, SLUICE_ABI_MAJOR + 1, SLUICE_ABI_MAJOR, SLUICE_ABI_MAJOR,
+                SLUICE_ABI_MINOR)),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(PluginRegistry, ValidateWritesNothingAndPluginsListNamesEachFile) {
+  testing::TempDir dir;
+  std::string path = dir.write("p.toml", fmt::format(R"([pipeline]
+name = "t"
+state_dir = "{0}/state"
+
+[settings]
+min_alert_usd = 1000
+
+[sources.gen]
+type = "generator"
+count = 1
+
+[processors.big]
+type = "filter"
+inputs = ["gen"]
+where = "notional_usd >= $min_alert_usd"
+
+[sinks.out]
+type = "blackhole"
+inputs = ["big"]
+)",
+                                                     dir.path()));
+  auto r = testing::run_command({testing::sluice_binary(), "validate", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/state")) << "validate created state";
+
+  auto list = testing::run_command({testing::sluice_binary(), "plugins", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("/processor_fallback.so\n"), std::string::npos) << list.out;
 }
 
 TEST(PluginRegistry, MissingFileIsAnErrorNotACrash) {

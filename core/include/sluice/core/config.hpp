@@ -148,6 +148,8 @@ struct PipelineSpec {
 struct PluginCatalog {
   std::function<const sluice_plugin_descriptor*(NodeKind, std::string_view type)> find;
   std::function<std::vector<std::string>(NodeKind)> names;
+  // Why a type cannot be used although a file provides it (refused ABI, two files); optional.
+  std::function<std::optional<std::string>(NodeKind, std::string_view type)> refused;
 };
 
 // Environment lookup for ${VAR}; defaults to getenv.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,13 +36,24 @@ class PluginRegistry {
   std::vector<std::string> names(NodeKind kind) const;
   const std::vector<Plugin>& plugins() const { return plugins_; }
   PluginCatalog catalog() const;
+  // Why a (kind, type) that a pipeline uses cannot be: its file was refused for its ABI version
+  // (the file and both versions named), or two files provide it (both named). nullopt when
+  // nothing was refused for it.
+  std::optional<std::string> refusal(NodeKind kind, std::string_view type) const;
 
   // The built-in plugin directory (next to the binary in a build tree, or the install prefix),
   // then SLUICE_PLUGIN_PATH (colon-separated).
   static std::vector<std::string> default_dirs();
 
  private:
+  struct Refusal {
+    NodeKind kind;
+    std::string type;
+    std::string message;
+  };
   std::vector<Plugin> plugins_;
+  std::vector<std::string> loaded_files_;  // canonical paths: the same file found twice is one
+  std::vector<Refusal> refusals_;
 };
 
 // One live plugin object. Destroys it through the plugin's own destroy() and keeps its library

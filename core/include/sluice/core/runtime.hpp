@@ -23,6 +23,9 @@ struct RunOptions {
   std::optional<int> admin_port;       // overrides [admin] port (0 = ephemeral, -1 = off)
   bool print_summary = true;           // per-node summary on stderr when the pipeline ends
   int queue_capacity = 1000;           // ZeroMQ high-water mark per edge, in events
+  // `sluice validate`: create the nodes and nothing else, so checking a file writes nothing
+  // (settings and node state in memory, no state database created).
+  bool dry_run = false;
 };
 
 struct NodeSummary {
