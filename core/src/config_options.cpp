@@ -1,6 +1,7 @@
 // Plugin options: a node table checked against its plugin's declared option schema
 // (sluice_option_spec), turned into the JSON the plugin's create() receives.
 #include <algorithm>
+#include <sstream>
 #include <span>
 
 #include "config_internal.hpp"
@@ -177,6 +178,94 @@ void apply_default(const sluice_option_spec& spec, const sluice_plugin_descripto
                                      "': " + problem);
 }
 
+// A value as written in the file, for messages: 11, 0.5, "0s".
+std::string toml_text(const toml::node& n) {
+  if (const auto* str = n.as_string()) return "\"" + str->get() + "\"";
+  std::ostringstream out;
+  n.visit([&](const auto& v) { out << v; });
+  return out.str();
+}
+
+// A bound's TOML literal converted like a value of the option ("\"1ms\"" → 1000000); nullopt
+// with *problem set when the plugin wrote one that does not fit the option's type.
+std::optional<json> bound_value(const sluice_option_spec& spec, const char* literal,
+                                std::string* problem) {
+  sluice_option_spec scalar = spec;
+  if (spec.type == SLUICE_OPT_INT_LIST) scalar.type = SLUICE_OPT_INT;
+  if (spec.type == SLUICE_OPT_DOUBLE_LIST) scalar.type = SLUICE_OPT_DOUBLE;
+  try {
+    toml::table parsed = toml::parse("v = " + std::string(literal), std::string_view("<bound>"));
+    Diagnostics local("<bound>");
+    Expansion none;
+    Reader local_reader(local, none);
+    ChildOption unused{spec.key, false, {}};
+    auto value = convert(scalar, *parsed.get("v"), "bound", local_reader, unused);
+    if (value && value->is_number()) return value;
+    *problem = local.all().empty() ? "not a number" : local.all().front().message;
+  } catch (const toml::parse_error& e) {
+    *problem = std::string(e.description());
+  }
+  return std::nullopt;
+}
+
+// Checks a converted value (or each item of a list) against the plugin's declared bounds for
+// the option (ABI 1.2): "<what> must be at least 1ms, got 0ns" at the value's position.
+void check_bounds(const sluice_option_spec& spec, const sluice_plugin_descriptor& desc,
+                  const json& value, const toml::node& n, const std::string& what,
+                  const Reader& reader) {
+  if (desc.abi_minor < 2 || desc.option_bounds == nullptr) return;
+  const sluice_option_bounds* bounds = nullptr;
+  for (size_t i = 0; i < desc.option_bounds_count; ++i) {
+    if (desc.option_bounds[i].key != nullptr && std::string_view(desc.option_bounds[i].key) ==
+                                                    spec.key) {
+      bounds = &desc.option_bounds[i];
+    }
+  }
+  if (bounds == nullptr) return;
+  Diagnostics& diags = reader.diags();
+  auto check = [&](const json& v, const toml::node& at, const std::string& w) {
+    if (!v.is_number()) return;
+    for (bool lower : {true, false}) {
+      const char* literal = lower ? bounds->min : bounds->max;
+      if (literal == nullptr) continue;
+      std::string problem;
+      auto limit = bound_value(spec, literal, &problem);
+      if (!limit) {
+        diags.error(diags.pos(at), w + ": plugin '" + desc.name + "' declares an invalid " +
+                                       (lower ? "minimum" : "maximum") + " '" + literal +
+                                       "': " + problem);
+        return;
+      }
+      // Integers (durations and sizes too) compare exactly; a double against either as double.
+      bool outside = false;
+      if (v.is_number_float() || limit->is_number_float()) {
+        outside = lower ? v.get<double>() < limit->get<double>()
+                        : v.get<double>() > limit->get<double>();
+      } else if (v.is_number_unsigned() && limit->is_number_unsigned()) {
+        outside = lower ? v.get<uint64_t>() < limit->get<uint64_t>()
+                        : v.get<uint64_t>() > limit->get<uint64_t>();
+      } else {
+        outside = lower ? v.get<int64_t>() < limit->get<int64_t>()
+                        : v.get<int64_t>() > limit->get<int64_t>();
+      }
+      if (outside) {
+        std::string shown = toml_text(at);
+        diags.error(diags.pos(at), w + " must be " + (lower ? "at least " : "at most ") +
+                                       std::string(literal) + ", got " + shown);
+        return;
+      }
+    }
+  };
+  if (value.is_array()) {
+    const auto* array = n.as_array();
+    for (size_t i = 0; i < value.size() && array != nullptr && i < array->size(); ++i) {
+      check(value[i], (*array)[i], item_what(what, i));
+    }
+  } else {
+    check(value, n, what);
+  }
+}
+
 // Positions of the entries of a TABLE option, as "key.sub.subsub", so a plugin can point at
 // one entry (the route plugin reports "routes.big" with a column inside that expression).
 void record_positions(const std::string& prefix, const toml::table& table, const Diagnostics& diags,
@@ -222,6 +311,7 @@ void validate_options(const toml::table& table, const sluice_plugin_descriptor& 
     ChildOption child{k, spec->type == SLUICE_OPT_PROCESSOR_LIST, {}};
     auto converted = convert(*spec, *value, what, reader, child);
     if (!converted) continue;
+    check_bounds(*spec, desc, *converted, *value, what, reader);
     node.options[k] = std::move(*converted);
     node.option_pos[k] = diags.pos(*value);
     if (spec->type == SLUICE_OPT_TABLE) record_positions(k, *value->as_table(), diags, node);

@@ -1,6 +1,9 @@
 // Text, Markdown, JSON Schema and DOT renderings derived from declared schemas and specs.
 #include "sluice/core/plugin_docs.hpp"
 
+#include <cctype>
+#include <utility>
+
 #include <fmt/format.h>
 
 namespace sluice::core {
@@ -106,6 +109,41 @@ nlohmann::json option_schema(const sluice_option_spec& o) {
   return s;
 }
 
+// The plugin's declared bounds of an option (ABI 1.2), or nullptr.
+const sluice_option_bounds* bounds_of(const sluice_plugin_descriptor& d, const char* key) {
+  if (d.abi_minor < 2 || d.option_bounds == nullptr || key == nullptr) return nullptr;
+  for (size_t i = 0; i < d.option_bounds_count; ++i) {
+    const char* k = d.option_bounds[i].key;
+    if (k != nullptr && std::string_view(k) == key) return &d.option_bounds[i];
+  }
+  return nullptr;
+}
+
+// "from 0 to 10", "at least \"1ms\"", "" for none.
+std::string bounds_text(const sluice_option_bounds* b, const char* quote) {
+  if (b == nullptr || (b->min == nullptr && b->max == nullptr)) return "";
+  if (b->min != nullptr && b->max != nullptr) {
+    return fmt::format("from {0}{1}{0} to {0}{2}{0}", quote, b->min, b->max);
+  }
+  if (b->min != nullptr) return fmt::format("at least {0}{1}{0}", quote, b->min);
+  return fmt::format("at most {0}{1}{0}", quote, b->max);
+}
+
+// Numeric bounds of INT / DOUBLE options (and their lists) as JSON Schema keywords.
+void add_schema_bounds(nlohmann::json& s, const sluice_option_spec& o,
+                       const sluice_option_bounds* b) {
+  if (b == nullptr) return;
+  bool numeric = o.type == SLUICE_OPT_INT || o.type == SLUICE_OPT_DOUBLE;
+  bool list = o.type == SLUICE_OPT_INT_LIST || o.type == SLUICE_OPT_DOUBLE_LIST;
+  if (!numeric && !list) return;
+  nlohmann::json& target = list ? s["items"] : s;
+  for (auto [literal, keyword] : {std::pair{b->min, "minimum"}, std::pair{b->max, "maximum"}}) {
+    if (literal == nullptr) continue;
+    auto v = nlohmann::json::parse(literal, nullptr, false);
+    if (v.is_number()) target[keyword] = v;
+  }
+}
+
 }  // namespace
 
 std::string describe_text(const Plugin& p) {
@@ -117,11 +155,12 @@ std::string describe_text(const Plugin& p) {
   if (d.option_count == 0) out += "    (none)\n";
   for (size_t i = 0; i < d.option_count; ++i) {
     const sluice_option_spec& o = d.options[i];
+    std::string b = bounds_text(bounds_of(d, o.key), "");
     fmt::format_to(
-        std::back_inserter(out), "    {:<18} {:<24} {}{}\n", o.key, option_type_name(o.type),
+        std::back_inserter(out), "    {:<18} {:<24} {}{}{}\n", o.key, option_type_name(o.type),
         o.required ? "required"
                    : fmt::format("default {}", o.default_toml ? o.default_toml : "(none)"),
-        o.choices ? fmt::format(", one of: {}", o.choices) : "");
+        o.choices ? fmt::format(", one of: {}", o.choices) : "", b.empty() ? "" : ", " + b);
     fmt::format_to(std::back_inserter(out), "        {}\n", o.description ? o.description : "");
   }
   return out;
@@ -139,6 +178,10 @@ std::string describe_markdown(const Plugin& p) {
     const sluice_option_spec& o = d.options[i];
     std::string desc = o.description ? o.description : "";
     if (o.choices) desc += fmt::format(" One of: `{}`.", o.choices);
+    if (std::string b = bounds_text(bounds_of(d, o.key), "`"); !b.empty()) {
+      b[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(b[0])));
+      desc += " " + b + ".";
+    }
     std::string def =
         o.required ? "**required**" : (o.default_toml ? fmt::format("`{}`", o.default_toml) : "—");
     fmt::format_to(std::back_inserter(out), "| `{}` | {} | {} | {} |\n", o.key,
@@ -173,6 +216,7 @@ nlohmann::json pipeline_json_schema(const PluginRegistry& registry) {
       }
       for (size_t i = 0; i < d.option_count; ++i) {
         props[d.options[i].key] = option_schema(d.options[i]);
+        add_schema_bounds(props[d.options[i].key], d.options[i], bounds_of(d, d.options[i].key));
         if (d.options[i].required) required.push_back(d.options[i].key);
       }
       variants.push_back({{"type", "object"},

@@ -56,6 +56,15 @@ constexpr sluice_option_spec kShadowOptions[] = {
 constexpr sluice_option_spec kConsoleOptions[] = {
     opt("format", SLUICE_OPT_STRING, "\"text\"", 0, "text,json"),
 };
+// ABI 1.2 bounds the host checks: integers, doubles, durations, sizes and list items.
+constexpr sluice_option_bounds kGeneratorBounds[] = {
+    {.key = "count", .min = "0", .max = "1000"},
+    {.key = "interval", .min = "\"1ms\"", .max = "\"1h\""},
+    {.key = "buffer", .min = nullptr, .max = "\"1MiB\""},
+    {.key = "rate", .min = "0.5", .max = nullptr},
+    {.key = "weights", .min = "0.0", .max = "1.0"},
+};
+
 // A plugin bug: the default is not a duration.
 constexpr sluice_option_spec kBrokenOptions[] = {opt("timeout", SLUICE_OPT_DURATION, "\"soon\"")};
 
@@ -82,9 +91,15 @@ sluice_plugin_descriptor descriptor(sluice_kind kind, const char* name,
   return descriptor(kind, name, options, N, outputs);
 }
 
+sluice_plugin_descriptor with_bounds(sluice_plugin_descriptor d) {
+  d.option_bounds = kGeneratorBounds;
+  d.option_bounds_count = std::size(kGeneratorBounds);
+  return d;
+}
+
 const std::vector<sluice_plugin_descriptor>& fake_plugins() {
   static const std::vector<sluice_plugin_descriptor> plugins = {
-      descriptor(SLUICE_KIND_SOURCE, "generator", kGeneratorOptions),
+      with_bounds(descriptor(SLUICE_KIND_SOURCE, "generator", kGeneratorOptions)),
       descriptor(SLUICE_KIND_SOURCE, "broken", kBrokenOptions),
       descriptor(SLUICE_KIND_PROCESSOR, "filter", kFilterOptions),
       descriptor(SLUICE_KIND_PROCESSOR, "route", kRouteOptions, kRouteOutputs),
@@ -297,6 +312,17 @@ const BadCase kBadCases[] = {
      "dir/p.toml:3:16: error: sources.gen: option 'ids' item 3 must be an integer, got float\n"
      "dir/p.toml:4:11: error: sources.gen: option 'symbols' must be a list of strings, got "
      "string"},
+    {"option_outside_its_bounds",
+     "[sources.gen]\ntype = \"generator\"\ncount = 1001\ninterval = \"0s\"\n"
+     "buffer = \"2MiB\"\nrate = 0.25\nweights = [0.5, 1.5]\n[sinks.out]\ntype = \"console\"\n"
+     "inputs = [\"gen\"]\n",
+     "dir/p.toml:3:9: error: sources.gen: option 'count' must be at most 1000, got 1001\n"
+     "dir/p.toml:4:12: error: sources.gen: option 'interval' must be at least \"1ms\", got "
+     "\"0s\"\n"
+     "dir/p.toml:5:10: error: sources.gen: option 'buffer' must be at most \"1MiB\", got "
+     "\"2MiB\"\n"
+     "dir/p.toml:6:8: error: sources.gen: option 'rate' must be at least 0.5, got 0.25\n"
+     "dir/p.toml:7:17: error: sources.gen: option 'weights' item 2 must be at most 1.0, got 1.5"},
     {"option_choices", GEN_OUT "format = \"xml\"\n",
      "dir/p.toml:7:10: error: sinks.out: option 'format' must be one of: text, json (got 'xml')"},
     {"option_bad_duration",

@@ -133,4 +133,11 @@ std::string truncate_text(std::string_view s, size_t max_units) {
   return std::string(s.substr(0, static_cast<size_t>(p - begin))) + "\xE2\x80\xA6";
 }
 
+std::optional<std::string_view> pipeline_alert_text(const EventView& event) {
+  auto alert = event.string("alert");
+  auto text = event.string("text");
+  if (!alert || !text || text->empty()) return std::nullopt;
+  return text;
+}
+
 }  // namespace sluice::http

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -50,5 +51,10 @@ size_t utf16_length(std::string_view s);
 
 // s cut to at most max_units UTF-16 units on a character boundary, ending in "…" when cut.
 std::string truncate_text(std::string_view s, size_t max_units);
+
+// The message of an alert the pipeline raised about itself (a `watch` crossing a threshold, a
+// rollout rolled back): an event with string fields `alert` and `text`. Chat sinks send `text`
+// as it is instead of their liquidation template. nullopt for any other event.
+std::optional<std::string_view> pipeline_alert_text(const EventView& event);
 
 }  // namespace sluice::http

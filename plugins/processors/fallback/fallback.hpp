@@ -144,6 +144,14 @@ class Budget {
 
 class Fallback final : public Processor {
  public:
+  // Checked by the host before the constructor runs (ABI 1.2 option bounds).
+  static constexpr sluice_option_bounds kOptionBounds[] = {
+      {.key = "deadline", .min = "\"1ms\"", .max = nullptr},
+      {.key = "retries", .min = "0", .max = "10"},
+      {.key = "retry_backoff", .min = "\"1ms\"", .max = nullptr},
+      {.key = "hedge_after", .min = "\"1ms\"", .max = nullptr},
+  };
+
   Fallback(const Host& host, const Config& config);
   void start() override;
   void process(Call call) override;

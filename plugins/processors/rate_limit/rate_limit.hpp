@@ -64,6 +64,12 @@ inline constexpr sluice_option_spec kOptions[] = {
 
 class RateLimit final : public Processor {
  public:
+  // Checked by the host before the constructor runs (ABI 1.2 option bounds).
+  static constexpr sluice_option_bounds kOptionBounds[] = {
+      {.key = "burst", .min = "1", .max = nullptr},
+      {.key = "max_keys", .min = "1", .max = nullptr},
+  };
+
   RateLimit(const Host& host, const Config& config);
   ~RateLimit() override;
   RateLimit(const RateLimit&) = delete;

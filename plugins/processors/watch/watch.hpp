@@ -95,6 +95,12 @@ inline constexpr sluice_option_spec kOptions[] = {
 class Watch final : public Processor {
  public:
   static constexpr const char* kOutputs[] = {"alerts", nullptr};
+  // Checked by the host before the constructor runs (ABI 1.2 option bounds).
+  static constexpr sluice_option_bounds kOptionBounds[] = {
+      {.key = "window", .min = "\"1ms\"", .max = nullptr},
+      {.key = "interval", .min = "\"1ms\"", .max = nullptr},
+      {.key = "min_samples", .min = "1", .max = nullptr},
+  };
 
   Watch(const Host& host, const Config& config);
   ~Watch() override;

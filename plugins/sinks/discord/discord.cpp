@@ -65,10 +65,13 @@ DiscordSink::DiscordSink(const Host& host, const Config& config)
 void DiscordSink::consume(Call call) {
   const EventView ev = call.event();
   Json body;
-  body["content"] = http::truncate_text(content_.render(ev), kMaxContent);
+  // The pipeline's own alert (a watch, a rollout) is sent as its text, without an embed.
+  const auto alert = http::pipeline_alert_text(ev);
+  body["content"] =
+      http::truncate_text(alert ? std::string(*alert) : content_.render(ev), kMaxContent);
   body["allowed_mentions"] = {{"parse", Json::array()}};
   if (!username_.empty()) body["username"] = username_;
-  if (embed_) {
+  if (embed_ && !alert) {
     Json embed;
     embed["title"] = http::truncate_text(embed_title_.render(ev), kMaxEmbedTitle);
     Json fields = Json::array();

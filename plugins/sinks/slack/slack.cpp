@@ -11,7 +11,10 @@ SlackSink::SlackSink(const Host& host, const Config& config)
       poster_(host, config, http::chat_webhook("slack", "application/json; charset=utf-8")) {}
 
 void SlackSink::consume(Call call) {
-  const std::string text = template_.render(call.event());
+  // The pipeline's own alert (a watch, a rollout) is sent as its text, not through the template.
+  const auto alert = http::pipeline_alert_text(call.event());
+  const std::string text =
+      alert ? http::escape(*alert, http::Escape::kSlack) : template_.render(call.event());
   Json body;
   body["text"] = http::truncate_text(text, kMaxText);
   if (blocks_) {

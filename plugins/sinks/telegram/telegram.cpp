@@ -295,34 +295,41 @@ void TelegramSink::start() {
 
 void TelegramSink::consume(Call call) {
   const EventView event = call.event();
-  std::string symbol;
-  if (bot_) {
-    const auto field = event.string("symbol");
-    symbol = field ? std::string(*field) : std::string(event.key());
-    if (!symbol.empty() && bot_->muted(symbol)) {
-      host_.counter_add("telegram_muted_total", 1);
-      call.ok();
-      return;
-    }
-  }
-  const std::vector<uint8_t> alert = alert_event(event, std::chrono::system_clock::now());
-  const EventView view(alert.data(), alert.size());
   json message;
-  message["text"] = fit_html(template_.render(view));
+  std::string symbol;
+  // The pipeline's own alert (a watch crossing a threshold, a rollout rolled back): its text as
+  // written, without the liquidation template, chart or mute button.
+  const std::optional<std::string_view> pipeline_alert = http::pipeline_alert_text(event);
+  if (pipeline_alert) {
+    message["text"] = fit_html(http::escape(*pipeline_alert, http::Escape::kHtml));
+  } else {
+    if (bot_) {
+      const auto field = event.string("symbol");
+      symbol = field ? std::string(*field) : std::string(event.key());
+      if (!symbol.empty() && bot_->muted(symbol)) {
+        host_.counter_add("telegram_muted_total", 1);
+        call.ok();
+        return;
+      }
+    }
+    const std::vector<uint8_t> alert = alert_event(event, std::chrono::system_clock::now());
+    const EventView view(alert.data(), alert.size());
+    message["text"] = fit_html(template_.render(view));
+    json buttons = json::array();
+    if (chart_url_) {
+      const std::string url = chart_url_->render(view);
+      if (!url.empty()) buttons.push_back({{"text", chart_button_text_}, {"url", url}});
+    }
+    if (bot_ && mute_button_) {
+      if (auto data = mute_callback_data(symbol)) {
+        buttons.push_back({{"text", kMuteButtonText}, {"callback_data", *data}});
+      }
+    }
+    if (!buttons.empty()) message["reply_markup"] = {{"inline_keyboard", json::array({buttons})}};
+  }
   message["parse_mode"] = "HTML";
   if (disable_link_preview_) message["link_preview_options"] = {{"is_disabled", true}};
   if (thread_id_) message["message_thread_id"] = *thread_id_;
-  json buttons = json::array();
-  if (chart_url_) {
-    const std::string url = chart_url_->render(view);
-    if (!url.empty()) buttons.push_back({{"text", chart_button_text_}, {"url", url}});
-  }
-  if (bot_ && mute_button_) {
-    if (auto data = mute_callback_data(symbol)) {
-      buttons.push_back({{"text", kMuteButtonText}, {"callback_data", *data}});
-    }
-  }
-  if (!buttons.empty()) message["reply_markup"] = {{"inline_keyboard", json::array({buttons})}};
   auto request_for = [&](int64_t chat_id) {
     json body = message;
     body["chat_id"] = chat_id;
@@ -339,7 +346,7 @@ void TelegramSink::consume(Call call) {
     return;
   }
   auto fan = std::make_shared<Fanout>(std::move(call), chats_.size());
-  if (bot_) {
+  if (bot_ && !pipeline_alert) {
     // For /stats: what was sent, and how long after the exchange's time it reached every chat.
     const int64_t time_ns = alert_time_ns(event);
     fan->on_ok = [bot = bot_.get(), symbol = std::move(symbol),

@@ -19,8 +19,9 @@
  * History: 1.0 first release; 1.1 added sluice_plugin_descriptor.start; 1.2 added per-node
  * state (sluice_host.state_get/state_commit), timers (timer_start/timer_cancel), child calls with
  * a deadline and a cancel (child_start/child_cancel, sluice_call.deadline_ns/on_cancel), usage in
- * outcomes (sluice_outcome.input_tokens/output_tokens/model) and node commands
- * (command_register/command_unregister).
+ * outcomes (sluice_outcome.input_tokens/output_tokens/model), node commands
+ * (command_register/command_unregister), events of a node's own (emit) and option bounds
+ * (sluice_plugin_descriptor.option_bounds).
  */
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
@@ -79,6 +80,18 @@ typedef struct sluice_option_spec {
   /* Optional comma-separated allowed values for string options ("text,json"); NULL = any. */
   const char* choices;
 } sluice_option_spec;
+
+/* ABI 1.2: bounds of a numeric option (INT, DOUBLE, DURATION, SIZE, or a list of them), which
+ * the host checks before create() (an error naming file, line and option) and shows in the
+ * docs and the JSON Schema. min and max are TOML literals of the option's type ("0", "0.5",
+ * "\"1ms\"", "\"1GiB\""), inclusive; NULL = unbounded on that side. A separate table rather
+ * than members of sluice_option_spec: growing that struct would change the stride of every
+ * older plugin's options array. */
+typedef struct sluice_option_bounds {
+  const char* key;
+  const char* min;
+  const char* max;
+} sluice_option_bounds;
 
 /* A failure a plugin reports from create(): which option, where inside its string value
  * (1-based column, 0 = whole value), and a message a user can act on. */
@@ -317,6 +330,11 @@ typedef struct sluice_plugin_descriptor {
    * naming the node, before any event flows, and instances are destroyed as usual. May be NULL.
    * Hosts read it only when abi_minor >= 1. */
   int (*start)(void* self, sluice_error* err);
+
+  /* ABI 1.2: bounds of numeric options (see sluice_option_bounds); NULL / 0 = none. Hosts read
+   * them only when abi_minor >= 2. */
+  const sluice_option_bounds* option_bounds;
+  size_t option_bounds_count;
 } sluice_plugin_descriptor;
 
 typedef const sluice_plugin_descriptor* (*sluice_entry_point_fn)(void);

@@ -701,6 +701,13 @@ concept HasOutputs = requires {
   T::kOutputs;
 };
 
+// `static constexpr sluice_option_bounds kOptionBounds[] = {{"retries", "0", "10"}};` in the
+// class: bounds the host checks (ABI 1.2).
+template <class T>
+concept HasOptionBounds = requires {
+  T::kOptionBounds;
+};
+
 template <class T, size_t N>
 const sluice_plugin_descriptor* describe(const char* name, const char* version,
                                          const char* description,
@@ -721,6 +728,10 @@ const sluice_plugin_descriptor* describe(const char* name, const char* version,
     x.options = options;
     x.option_count = (N == 1 && options[0].key == nullptr) ? 0 : N;
     if constexpr (HasOutputs<T>) x.outputs = T::kOutputs;
+    if constexpr (HasOptionBounds<T>) {
+      x.option_bounds = T::kOptionBounds;
+      x.option_bounds_count = std::size(T::kOptionBounds);
+    }
     x.create = &Adapter<T>::create;
     x.destroy = &Adapter<T>::destroy;
     x.run = &Adapter<T>::run;
@@ -736,7 +747,9 @@ const sluice_plugin_descriptor* describe(const char* name, const char* version,
 }  // namespace sluice
 
 // Registers the plugin class. Options: an array of sluice_option_spec (use {} for none).
-// Optional: `static constexpr const char* kOutputs[] = {"unmatched", nullptr};` in the class.
+// Optional: `static constexpr const char* kOutputs[] = {"unmatched", nullptr};` in the class, and
+// `static constexpr sluice_option_bounds kOptionBounds[] = {{"retries", "0", "10"}};` for bounds
+// of numeric options that the host checks (ABI 1.2).
 #define SLUICE_PLUGIN(Class, name, version, description, options)                     \
   extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* SLUICE_ENTRY_POINT(void) { \
     return ::sluice::detail::describe<Class>(name, version, description, options);    \

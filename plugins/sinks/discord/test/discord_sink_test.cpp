@@ -81,6 +81,19 @@ TEST(DiscordSinkTest, AddsAnEmbedOfTheChosenFields) {
                        {{"name", "price"}, {"value", "2650.25"}, {"inline", true}}}}}}}}));
 }
 
+// A `watch` (or any node) alerting about the pipeline itself: its text, and no embed.
+TEST(DiscordSinkTest, APipelineAlertIsPostedAsItsTextWithoutAnEmbed) {
+  HttpTestServer server;
+  PluginHarness sink("sink", "discord", options(server, "embed = true\nembed_fields = [\"side\"]"));
+  EXPECT_TRUE(sink.process(make_event({{"alert", "resolved"},
+                                       {"watch", "failover"},
+                                       {"text", "failover rate is back to 4%"}}))
+                  .outcome.ok());
+  EXPECT_EQ(json::parse(server.requests().at(0).body),
+            json({{"content", "failover rate is back to 4%"},
+                  {"allowed_mentions", {{"parse", json::array()}}}}));
+}
+
 TEST(DiscordSinkTest, CutsContentTo2000CharactersOnACharacterBoundary) {
   HttpTestServer server;
   PluginHarness sink("sink", "discord", options(server, "template = \"{{symbol}}\""));

@@ -67,6 +67,20 @@ TEST(SlackSinkTest, PostsTextAndASectionBlockFromTheDefaultTemplate) {
             {"blocks", {{{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", text}}}}}}}));
 }
 
+// A `watch` (or any node) alerting about the pipeline itself: its text, escaped for mrkdwn.
+TEST(SlackSinkTest, APipelineAlertIsPostedAsItsTextNotThroughTheTemplate) {
+  HttpTestServer server;
+  server.enqueue(Reply::text(200, "ok"));
+  PluginHarness sink("sink", "slack", options(server));
+  auto r = sink.process(make_event({{"alert", "firing"},
+                                    {"watch", "latency"},
+                                    {"text", "p95 latency is 182 ms (> 100 ms) <ok>"}}));
+  EXPECT_TRUE(r.outcome.ok()) << r.outcome.message;
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(text_of(reqs[0]), "p95 latency is 182 ms (&gt; 100 ms) &lt;ok&gt;");
+}
+
 TEST(SlackSinkTest, CountsDeliveredAlertsPerSymbolAndTheirExchangeToAlertLatency) {
   HttpTestServer server;
   server.enqueue(Reply::text(500, "oops"));

@@ -128,6 +128,23 @@ TEST(TelegramSinkTest, EscapesHtmlInATemplateAndSendsThreadAndPreviewOptions) {
                                                     {"message_thread_id", 9}}));
 }
 
+// A `watch` (or any node) alerting about the pipeline itself: its text, HTML-escaped, with no
+// chart or mute button and no liquidation template.
+TEST(TelegramSinkTest, APipelineAlertIsSentAsItsTextWithoutButtons) {
+  HttpTestServer server;
+  PluginHarness sink("sink", "telegram", options(server, "commands = false"));
+  EXPECT_TRUE(
+      sink.process(make_event({{"alert", "firing"},
+                               {"watch", "latency"},
+                               {"text", "\xF0\x9F\x94\xB4 p95 latency is 182 ms (> 100 ms)"}}))
+          .outcome.ok());
+  EXPECT_EQ(body_of(server.requests().at(0)),
+            json({{"chat_id", 42},
+                  {"text", "\xF0\x9F\x94\xB4 p95 latency is 182 ms (&gt; 100 ms)"},
+                  {"parse_mode", "HTML"},
+                  {"link_preview_options", {{"is_disabled", true}}}}));
+}
+
 TEST(TelegramSinkTest, SendsEveryEventToEveryChat) {
   HttpTestServer server;
   PluginHarness sink("sink", "telegram",
