@@ -21,8 +21,10 @@ using namespace sluice;
 
 namespace {
 
-std::mutex g_mu;
-std::condition_variable g_cv;
+// Never destroyed: at exit, server threads still wait on g_cv for an answer that will not come,
+// and destroying a condition variable with waiters blocks for ever (the smoke run hung there).
+std::mutex& g_mu = *new std::mutex;
+std::condition_variable& g_cv = *new std::condition_variable;
 std::optional<std::string> g_pending;  // the next getUpdates answer
 uint64_t g_arrivals = 0;               // getUpdates requests so far
 uint64_t g_consumed_at = 0;            // the arrival that took the last answer

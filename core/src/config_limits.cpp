@@ -156,8 +156,11 @@ class NestingScan {
       if (c == '"' || c == '\'') {
         skip_string();
       } else if (c != ']' && c != '}' && c != ',') {
-        // A bare scalar (number, boolean, date): up to the next delimiter.
-        while (i_ < t_.size() && std::strchr(",]}\n# \t\r", t_[i_]) == nullptr) ++i_;
+        // A bare scalar (number, boolean, date): up to the next delimiter. string_view::find,
+        // not strchr: strchr finds a NUL byte in its own terminator, so a NUL in the file never
+        // advanced the scan (found by the pipeline_toml fuzz target; regression input kept).
+        constexpr std::string_view kDelimiters = ",]}\n# \t\r";
+        while (i_ < t_.size() && kDelimiters.find(t_[i_]) == std::string_view::npos) ++i_;
       }
       // After a value: a separator, a closing bracket, or the end of the statement.
       for (;;) {

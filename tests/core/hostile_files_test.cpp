@@ -115,6 +115,15 @@ TEST(HostileFiles, BracketsInStringsAndCommentsAreNotNesting) {
   EXPECT_EQ(load_errors(path), "(loaded)");
 }
 
+// Found by the pipeline_toml fuzz target: a NUL byte in a bare value inside brackets stopped
+// the nesting scan from advancing, so the load never returned.
+TEST(HostileFiles, ANulByteInsideAnArrayIsAnErrorNotAHang) {
+  std::string text = "[sources.gen]\ntype = \"generator\"\nids = [1";
+  text.push_back('\0');
+  text += "2]\n";
+  EXPECT_THROW(parse_pipeline_toml(text, "<text>"), ConfigError);
+}
+
 TEST(HostileFiles, AFileBeyondFourMebibytesIsNotRead) {
   TempDir dir;
   const std::string path =
