@@ -210,6 +210,7 @@ struct Fallback::Run {
   size_t next = 0;                                    // next entry of `order` to try
   std::map<uint64_t, std::pair<size_t, int>> active;  // call id → (position, attempt)
   int attempts = 0;
+  Status last_failure = Status::kInternal;  // the class the event fails with when all fail
   Json errors = Json::array();
   double cost = 0;
   int64_t input_tokens = 0;
@@ -481,11 +482,7 @@ void Fallback::start_next(const std::shared_ptr<Run>& run) {
     if (mono_ns() >= run->deadline) {
       fail_chain(run, Status::kTimeout, "the chain's deadline of " + ms(deadline_ns_) + " passed");
     } else {
-      Status last = Status::kInternal;
-      for (const Json& e : run->errors) {
-        if (auto s = status_from_name(e.value("class", ""))) last = *s;
-      }
-      fail_chain(run, run->errors.empty() ? Status::kInternal : last, "every child failed");
+      fail_chain(run, run->last_failure, "every child failed");
     }
   }
 }
@@ -545,6 +542,7 @@ void Fallback::on_result(const std::shared_ptr<Run>& run, uint64_t id, const Hos
   std::string labels =
       child.labels + "," + metric_label("class", status_name(static_cast<int>(o.status)));
   host_.counter_add("fallback_failures_total", 1, labels.c_str());
+  run->last_failure = o.status;
   run->errors.push_back({{"child", child.name},
                          {"class", status_name(static_cast<int>(o.status))},
                          {"message", o.message}});
