@@ -20,6 +20,7 @@ namespace {
 
 constexpr char kEosTag[4] = {'S', 'E', 'O', 'S'};
 constexpr char kAckTag[4] = {'S', 'A', 'C', 'K'};
+constexpr char kByeTag[4] = {'S', 'B', 'Y', 'E'};
 // How long a blocked send waits before re-checking for a forced stop.
 constexpr int kSendTimeoutMs = 100;
 constexpr int kRecvBatch = 256;
@@ -28,9 +29,14 @@ constexpr int kRecvBatch = 256;
 // receiver that restarted and never saw it).
 constexpr int64_t kWaitLogFirstNs = 1'000'000'000;
 constexpr int64_t kWaitLogEveryNs = 10'000'000'000;
-constexpr int64_t kEosResendNs = 5'000'000'000;
+constexpr int64_t kEosResendNs = 1'000'000'000;
 // A bound receiving socket keeps unsent acknowledgements this long after it is closed.
 constexpr int kAckLingerMs = 1000;
+// A receiver waits at most this long for its upstreams' SBYE after the last end of stream:
+// past the resend interval, so a lost confirmation is asked for again and answered.
+constexpr int64_t kByeWaitNs = 3'000'000'000;
+// An upstream keeps its SBYE this long after closing the edge.
+constexpr int kByeLingerMs = 500;
 // Largest frame an upstream's DEALER accepts: acknowledgements are 16 bytes, but ZeroMQ applies
 // the limit to handshake commands too (READY carries the socket type and routing id).
 constexpr int64_t kAckSocketMaxMessage = 4096;
@@ -50,6 +56,10 @@ uint64_t marker_count(const uint8_t* marker) {
 
 bool is_ack(const void* data, size_t size) {
   return size == kEosSize && std::memcmp(static_cast<const char*>(data) + 4, kAckTag, 4) == 0;
+}
+
+bool is_bye(const void* data, size_t size) {
+  return size == kEosSize && std::memcmp(static_cast<const char*>(data) + 4, kByeTag, 4) == 0;
 }
 
 void set_int(void* socket, int option, int value) {
@@ -198,6 +208,7 @@ void Stage::thread_main() {
   // that never comes.
   try {
     send_eos();
+    await_upstream_byes();
     await_acks();
   } catch (const std::exception& e) {
     fail(e.what());
@@ -421,6 +432,12 @@ void Stage::await_acks() {
             is_ack(zmq_msg_data(&m), zmq_msg_size(&m))) {
           r->acked = true;
           r->ack_count = marker_count(static_cast<const uint8_t*>(zmq_msg_data(&m)));
+          // Tell the receiver its confirmation arrived, so it may close; kept briefly past our
+          // own close (the receiver asks again by not seeing it: it waits, then gives up).
+          uint8_t bye[kEosSize];
+          make_marker(bye, kByeTag, r->ack_count);
+          set_int(r->socket, ZMQ_LINGER, kByeLingerMs);
+          zmq_handoff::send(r->socket, bye, kEosSize, ZMQ_DONTWAIT);
         }
         zmq_msg_close(&m);
         continue;
@@ -532,21 +549,25 @@ bool Stage::recv_message(zmq_msg_t* msg, Peer** peer) {
       if (zmq_handoff::msg_recv(msg, pull_, ZMQ_DONTWAIT) >= 0) return true;
       continue;
     }
-    // A ROUTER message is [routing id][payload]; frames after the payload are not ours to read.
-    if (zmq_handoff::msg_recv(&peer_id_, router_, ZMQ_DONTWAIT) < 0) continue;
-    if (!zmq_msg_more(&peer_id_) || zmq_handoff::msg_recv(msg, router_, 0) < 0) continue;
-    while (zmq_msg_more(msg)) {
-      zmq_msg_t extra;
-      zmq_msg_init(&extra);
-      zmq_handoff::msg_recv(&extra, router_, 0);
-      bool more = zmq_msg_more(&extra);
-      zmq_msg_close(&extra);
-      if (!more) break;
-    }
-    *peer = find_peer(peer_id_);
-    return true;
+    if (recv_remote(msg, peer)) return true;
   }
   return false;
+}
+
+bool Stage::recv_remote(zmq_msg_t* msg, Peer** peer) {
+  // A ROUTER message is [routing id][payload]; frames after the payload are not ours to read.
+  if (zmq_handoff::msg_recv(&peer_id_, router_, ZMQ_DONTWAIT) < 0) return false;
+  if (!zmq_msg_more(&peer_id_) || zmq_handoff::msg_recv(msg, router_, 0) < 0) return false;
+  while (zmq_msg_more(msg)) {
+    zmq_msg_t extra;
+    zmq_msg_init(&extra);
+    zmq_handoff::msg_recv(&extra, router_, 0);
+    bool more = zmq_msg_more(&extra);
+    zmq_msg_close(&extra);
+    if (!more) break;
+  }
+  *peer = find_peer(peer_id_);
+  return true;
 }
 
 Stage::Peer* Stage::find_peer(const zmq_msg_t& id_msg) {
@@ -577,6 +598,38 @@ void Stage::end_remote_edge(Peer* peer, const uint8_t* marker) {
   make_marker(ack, kAckTag, peer->received);
   zmq_handoff::send(router_, peer->id.data(), peer->id.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT);
   zmq_handoff::send(router_, ack, kEosSize, ZMQ_DONTWAIT);
+}
+
+void Stage::await_upstream_byes() {
+  if (router_ == nullptr || remote_stopped_) return;
+  auto waiting = [this] {
+    return std::any_of(peers_.begin(), peers_.end(), [](const Peer& p) { return p.ended && !p.bye; });
+  };
+  const int64_t deadline = sluice::mono_ns() + kByeWaitNs;
+  zmq_pollitem_t item{router_, 0, ZMQ_POLLIN, 0};
+  while (waiting() && !pipeline_.hard_stopped() && sluice::mono_ns() < deadline) {
+    item.revents = 0;
+    if (zmq_poll(&item, 1, kSendTimeoutMs) <= 0 || !(item.revents & ZMQ_POLLIN)) continue;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    Peer* peer = nullptr;
+    if (recv_remote(&m, &peer)) {
+      const void* data = zmq_msg_data(&m);
+      size_t size = zmq_msg_size(&m);
+      if (is_bye(data, size)) {
+        peer->bye = true;
+      } else if (is_eos(data, size)) {
+        end_remote_edge(peer, static_cast<const uint8_t*>(data));  // answers it again
+      }
+    }
+    zmq_msg_close(&m);
+  }
+  if (waiting()) {
+    node_->host().logger().debug(
+        "closing without every upstream's goodbye after {} ms (they confirmed by other means or "
+        "are gone)",
+        kByeWaitNs / 1'000'000);
+  }
 }
 
 void Stage::stop_remote_inputs() {
@@ -650,6 +703,11 @@ void Stage::run_consumer() {
         std::memcpy(zmq_msg_data(&aligned), data, size);
         zmq_msg_move(&s->msg, &aligned);  // releases the original
         data = static_cast<const uint8_t*>(zmq_msg_data(&s->msg));
+      }
+      if (peer != nullptr && is_bye(data, size)) {
+        peer->bye = true;
+        release_slot(s);
+        continue;
       }
       if (is_eos(data, size)) {
         if (peer != nullptr) {

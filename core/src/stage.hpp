@@ -99,6 +99,7 @@ class Stage : public Executor {
     std::string id;
     uint64_t received = 0;
     bool ended = false;
+    bool bye = false;  // the upstream heard our confirmation and hung up (SBYE)
   };
 
   void thread_main();
@@ -113,8 +114,13 @@ class Stage : public Executor {
   // Next message from the inproc PULL or the remote ROUTER (alternating); *peer is set for
   // remote messages. False when neither has one.
   bool recv_message(zmq_msg_t* msg, Peer** peer);
+  // The ROUTER's next message (routing id read into peer_id_, *peer found or added).
+  bool recv_remote(zmq_msg_t* msg, Peer** peer);
   Peer* find_peer(const zmq_msg_t& id);
   void end_remote_edge(Peer* peer, const uint8_t* marker);
+  // After the last end of stream: keeps answering until every ended upstream edge said it has
+  // our confirmation (a confirmation lost as this process closes would leave it waiting).
+  void await_upstream_byes();
   void stop_remote_inputs();
   void complete(Slot* slot, const sluice_outcome& outcome);
   void finish(Slot* slot);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -346,6 +347,62 @@ struct RawSender {
     zmq_send(s, eos, sizeof(eos), ZMQ_DONTWAIT);
   }
 };
+
+// The receiver's confirmation (SACK) can be lost as its process closes. It therefore waits for
+// the upstream's goodbye (SBYE) after the last end of stream, answering a re-sent end of stream
+// again; with the goodbye it exits at once. Here the test is the upstream and "loses" the first
+// confirmation.
+TEST(EdgeDelivery, ALostConfirmationIsAskedForAgainAndAnsweredBeforeTheReceiverExits) {
+  TempDir dir;
+  uint16_t port = free_port();
+  std::string file = dir.write(
+      "p.toml", three_groups(dir, "count = 5", "",
+                             fmt::format(", host = \"127.0.0.1\", port = {}", port), ""));
+  // work ([big]) listens on the port; the test speaks for ingest.
+  ChildProcess work(run_args(file, "work"));
+  ChildProcess store(run_args(file, "store"));
+  RawSender up(fmt::format("tcp://127.0.0.1:{}", port), "");
+  for (uint64_t id = 1; id <= 5; ++id) {
+    EventBuilder b;
+    b.reset().id(id).source("gen").field("notional_usd", 100.0);
+    auto bytes = b.finish();
+    ASSERT_EQ(zmq_send(up.s, bytes.data(), bytes.size(), 0), static_cast<int>(bytes.size()));
+  }
+  auto marker = [](const char* tag, uint64_t count) {
+    std::array<uint8_t, 16> m{};
+    std::memcpy(m.data() + 4, tag, 4);
+    for (int i = 0; i < 8; ++i) m[8 + i] = static_cast<uint8_t>(count >> (8 * i));
+    return m;
+  };
+  auto receive_ack = [&]() -> int64_t {
+    zmq_pollitem_t item{up.s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, 10000) <= 0) return -1;
+    uint8_t ack[16];
+    if (zmq_recv(up.s, ack, sizeof(ack), 0) != 16 || std::memcmp(ack + 4, "SACK", 4) != 0) {
+      return -2;
+    }
+    uint64_t count = 0;
+    for (int i = 0; i < 8; ++i) count |= uint64_t{ack[8 + i]} << (8 * i);
+    return static_cast<int64_t>(count);
+  };
+  auto eos = marker("SEOS", 5);
+  ASSERT_EQ(zmq_send(up.s, eos.data(), eos.size(), 0), 16);
+  EXPECT_EQ(receive_ack(), 5) << work.stderr_text();
+  // "Lost": no goodbye. A second later the receiver is still there and answers again.
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_EQ(work.wait(0ms), -1) << work.stderr_text();
+  ASSERT_EQ(zmq_send(up.s, eos.data(), eos.size(), 0), 16);
+  EXPECT_EQ(receive_ack(), 5) << work.stderr_text();
+  auto bye = marker("SBYE", 5);
+  ASSERT_EQ(zmq_send(up.s, bye.data(), bye.size(), 0), 16);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(work.wait(30s), 0) << work.stderr_text();
+  EXPECT_EQ(store.wait(30s), 0) << store.stderr_text();
+  // The goodbye ended the wait at once, not the 3 s bound (generous for a loaded machine).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
+  size_t lines = 0;
+  EXPECT_EQ(output_ids(dir, &lines), (std::set<uint64_t>{1, 2, 3, 4, 5}));
+}
 
 TEST(EdgeCurve, UnknownClientKeyIsRefusedItsEventsAndEndOfStreamIgnored) {
   TempDir dir;

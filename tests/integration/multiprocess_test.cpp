@@ -66,8 +66,15 @@ void run_groups_and_check(const TempDir& dir, const std::string& file) {
         sluice_binary(), "run", file, "--process", group, "--admin-port", "-1"}));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  for (auto& p : procs) {
-    EXPECT_EQ(p->wait(std::chrono::seconds(90)), 0) << p->stderr_text();
+  bool all_ok = true;
+  for (auto& p : procs) all_ok &= p->wait(std::chrono::seconds(90)) == 0;
+  if (!all_ok) {
+    // Every process's log: a lost confirmation shows on the sender, its cause on the receiver.
+    for (size_t i = 0; i < procs.size(); ++i) {
+      ADD_FAILURE() << "process " << i << " exited " << procs[i]->wait(std::chrono::seconds(0))
+                    << ":\n"
+                    << procs[i]->stderr_text();
+    }
   }
   std::set<uint64_t> ids;
   size_t lines = 0;
