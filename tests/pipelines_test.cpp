@@ -136,6 +136,7 @@ TEST(LiquidationsReplay, ConsoleAndJsonlGetExactlyTheRowsAboveTheThresholdClassi
     EXPECT_GE(j["notional_usd"].get<double>(), 1000.0);
     EXPECT_EQ(j["_sluice"]["source"], "binance");
     EXPECT_EQ(j["classifier"], "rules");
+    EXPECT_EQ(j["fallback_used"], "rules");  // without LLM_API_KEY the chain is the rules alone
     EXPECT_EQ(j["risk_level"], expected[i].risk_level) << "row " << i;
     EXPECT_EQ(j["liquidated"], expected[i].side == "SELL" ? "long" : "short") << "row " << i;
     EXPECT_EQ(j["summary"].get<std::string>().rfind(expected[i].symbol + " ", 0), 0u)
@@ -147,6 +148,30 @@ TEST(LiquidationsReplay, ConsoleAndJsonlGetExactlyTheRowsAboveTheThresholdClassi
   // The console got the same alerts, one line each.
   size_t console_lines = std::count(r.out.begin(), r.out.end(), '\n');
   EXPECT_EQ(console_lines, expected.size()) << r.out;
+}
+
+
+// The same default with LLM_API_KEY set: the LLM step exists and answers first (an
+// OpenAI-compatible stand-in over TLS on 127.0.0.1); the key never shows in the output.
+TEST(LiquidationsReplay, WithAnLlmKeyTheLlmAnswersFirst) {
+  LiveServices services;
+  auto env = services.env();
+  env["SLUICE_OUT_DIR"] = services.dir.path();
+  std::string pipeline = std::string(SLUICE_SOURCE_DIR) + "/pipelines/liquidations_replay.toml";
+  auto r = run_command({sluice_binary(), "run", pipeline, "--admin-port", "0"}, env,
+                       std::chrono::seconds(120), services.dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = read_lines(services.dir.file("liquidations.jsonl"));
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(services.llm.request_count(), lines.size());
+  for (const std::string& line : lines) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["fallback_used"], "llm") << line;
+    EXPECT_EQ(j["classifier"], "llm") << line;
+    EXPECT_EQ(j["summary"].get<std::string>().rfind("LLM: ", 0), 0u) << line;
+  }
+  EXPECT_EQ(r.err.find(kTestLlmKey), std::string::npos);
+  EXPECT_EQ(r.out.find(kTestLlmKey), std::string::npos);
 }
 
 }  // namespace

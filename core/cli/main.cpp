@@ -275,16 +275,32 @@ int main(int argc, char** argv) {
                   "File holding the bearer token (default: the file's [admin] token, then "
                   "$SLUICE_ADMIN_TOKEN)");
   ctl->add_option("--timeout", ctl_opts.timeout, "Give up after this long (default 5s)");
-  auto* ctl_settings = ctl->add_subcommand("settings", "List runtime settings and their values");
-  auto* ctl_get = ctl->add_subcommand("get", "Print one setting's value (JSON)");
-  ctl_get->add_option("name", ctl_opts.name, "Setting name")->required();
-  auto* ctl_set = ctl->add_subcommand("set", "Change a setting (saved before it is acknowledged)");
-  ctl_set->add_option("name", ctl_opts.name, "Setting name")->required();
-  ctl_set
-      ->add_option("value", ctl_opts.value,
-                   "JSON value (25000, 0.5, true, \"SELL\"); other "
-                   "text is sent as a string")
-      ->required();
+  // `ctl settings list|get NAME|set NAME VALUE`; `ctl settings` alone lists, and `ctl get` /
+  // `ctl set` stay as short forms.
+  auto* ctl_settings = ctl->add_subcommand(
+      "settings", "Runtime settings: list (the default), get NAME, set NAME VALUE");
+  ctl_settings->require_subcommand(0, 1);
+  auto* ctl_settings_list = ctl_settings->add_subcommand("list", "List settings and their values");
+  auto add_get = [&](CLI::App* parent) {
+    auto* get = parent->add_subcommand("get", "Print one setting's value (JSON)");
+    get->add_option("name", ctl_opts.name, "Setting name")->required();
+    return get;
+  };
+  auto add_set = [&](CLI::App* parent) {
+    auto* set = parent->add_subcommand(
+        "set", "Change a setting (saved before it is acknowledged; every process of the "
+               "pipeline picks it up)");
+    set->add_option("name", ctl_opts.name, "Setting name")->required();
+    set->add_option("value", ctl_opts.value,
+                    "JSON value (25000, 0.5, true, \"SELL\"); other "
+                    "text is sent as a string")
+        ->required();
+    return set;
+  };
+  auto* ctl_settings_get = add_get(ctl_settings);
+  auto* ctl_settings_set = add_set(ctl_settings);
+  auto* ctl_get = add_get(ctl);
+  auto* ctl_set = add_set(ctl);
   auto* ctl_nodes =
       ctl->add_subcommand("nodes", "List the node commands of the endpoint's process");
   auto* ctl_node =
@@ -306,7 +322,8 @@ int main(int argc, char** argv) {
 
   // Global flags are accepted after the subcommand too (`sluice run FILE --log-level warn`).
   for (CLI::App* sub : {run, validate, graph, plugins, list, describe, docs, schema, keys, version,
-                        ctl, ctl_settings, ctl_get, ctl_set, ctl_nodes, ctl_node}) {
+                        ctl, ctl_settings, ctl_settings_list, ctl_settings_get, ctl_settings_set,
+                        ctl_get, ctl_set, ctl_nodes, ctl_node}) {
     sub->fallthrough();
   }
   CLI11_PARSE(app, argc, argv);
@@ -411,11 +428,11 @@ int main(int argc, char** argv) {
   }
 
   if (*ctl) {
-    return run_ctl(ctl_opts, *ctl_set     ? "set"
-                             : *ctl_get   ? "get"
-                             : *ctl_nodes ? "nodes"
-                             : *ctl_node  ? "node"
-                                          : "settings");
+    return run_ctl(ctl_opts, *ctl_set || *ctl_settings_set ? "set"
+                             : *ctl_get || *ctl_settings_get ? "get"
+                             : *ctl_nodes                    ? "nodes"
+                             : *ctl_node                     ? "node"
+                                                             : "settings");
   }
 
   if (*graph) {

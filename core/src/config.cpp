@@ -526,7 +526,11 @@ class Loader {
       // `enabled = false` (usually "${VAR:-false}") leaves the node out as if it were not
       // written: none of its other keys are read, so its ${VAR:?} secrets need not be set.
       if (const toml::node* v = e.table->get("enabled")) {
-        auto on = reader_.boolean(*v, section + ": 'enabled'");
+        // An empty string is off: `enabled = "${LLM_API_KEY:+true}"` with the variable unset.
+        const auto* text = v->as_string();
+        auto on = text != nullptr && text->get().empty()
+                      ? std::optional<bool>(false)
+                      : reader_.boolean(*v, section + ": 'enabled'");
         if (on && !*on) {
           disabled_.insert(e.name);
           continue;
@@ -581,8 +585,20 @@ class Loader {
       for (const auto& option : d.child_options) {
         const std::string what = d.section + ": option '" + option.key + "'";
         nlohmann::json indices = nlohmann::json::array();
+        size_t switched_off = 0;
         for (const auto& ref : option.refs) {
           Draft* child = find(ref.name);
+          if (child == nullptr && disabled_.count(ref.name) > 0) {
+            ++switched_off;
+            // A switched-off child leaves a list the way a switched-off input does (an LLM step
+            // that is on only when its key is set); a single child cannot be left out.
+            if (!option.list) {
+              diags_.error(ref.pos, what + ": '" + ref.name +
+                                        "' is disabled ('enabled = false') and the option "
+                                        "names only that processor");
+            }
+            continue;
+          }
           if (child == nullptr) {
             diags_.error(ref.pos, what + ": unknown processor '" + ref.name + "'" +
                                       suggestion(ref.name, processors, "processors"));
@@ -614,6 +630,10 @@ class Loader {
           size_t index = static_cast<size_t>(it - children.begin());
           if (it == children.end()) children.push_back(ref.name);
           indices.push_back(index);
+        }
+        if (option.list && switched_off > 0 && switched_off == option.refs.size()) {
+          diags_.error(option.refs.front().pos,
+                       what + ": every processor it names is disabled ('enabled = false')");
         }
         if (option.list) {
           d.spec.options[option.key] = std::move(indices);

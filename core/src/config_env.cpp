@@ -40,15 +40,21 @@ bool expand_text(std::string_view text, const EnvLookup& env, std::string* out, 
     std::string_view rest = inner.substr(name_end);
     bool has_default = rest.starts_with(":-");
     bool has_message = rest.starts_with(":?");
-    if (name.empty() || !is_name_start(name[0]) || !(rest.empty() || has_default || has_message)) {
+    bool has_alternative = rest.starts_with(":+");
+    if (name.empty() || !is_name_start(name[0]) ||
+        !(rest.empty() || has_default || has_message || has_alternative)) {
       *error = "invalid interpolation '${" + std::string(inner) +
-               "}' (use ${VAR}, ${VAR:-default} or ${VAR:?message})";
+               "}' (use ${VAR}, ${VAR:-default}, ${VAR:?message} or ${VAR:+word})";
       return false;
     }
     std::optional<std::string> value = env(name);
-    // As in the shell, ":-" and ":?" treat an empty variable like an unset one.
+    // As in the shell, ":-", ":?" and ":+" treat an empty variable like an unset one.
     bool usable = value.has_value() && (rest.empty() || !value->empty());
-    if (usable) {
+    if (has_alternative) {
+      // ${VAR:+word}: `word` when VAR is set and not empty, else nothing; VAR's value is never
+      // used, so a secret can switch a node on without being copied anywhere.
+      if (usable) out->append(rest.substr(2));
+    } else if (usable) {
       out->append(*value);
     } else if (has_default) {
       out->append(rest.substr(2));
@@ -83,10 +89,11 @@ void walk(toml::node& node, const EnvLookup& env, Expansion& out, Diagnostics& d
   }
 }
 
-// `enabled = false` (or a string that expanded to "false"): the node is left out.
+// `enabled = false`, or a string that is "false" or empty (`"${LLM_API_KEY:+true}"` with the
+// variable unset): the node is left out.
 bool switched_off(const toml::node& n) {
   if (const auto* b = n.as_boolean()) return !b->get();
-  if (const auto* str = n.as_string()) return str->get() == "false";
+  if (const auto* str = n.as_string()) return str->get() == "false" || str->get().empty();
   return false;
 }
 

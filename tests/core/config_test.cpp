@@ -230,8 +230,8 @@ const BadCase kBadCases[] = {
     {"env_unterminated", GEN_OUT "format = \"${FMT\"\n",
      "dir/p.toml:7:10: error: unterminated '${' in '${FMT' (missing '}')"},
     {"env_bad_syntax", GEN_OUT "format = \"${1X}\"\n",
-     "dir/p.toml:7:10: error: invalid interpolation '${1X}' (use ${VAR}, ${VAR:-default} or "
-     "${VAR:?message})"},
+     "dir/p.toml:7:10: error: invalid interpolation '${1X}' (use ${VAR}, ${VAR:-default}, "
+     "${VAR:?message} or ${VAR:+word})"},
     {"env_inside_array",
      "[sources.gen]\ntype = \"generator\"\nsymbols = [\"A\", \"${SYM}\"]\n"
      "[sinks.out]\ntype = \"console\"\ninputs = [\"gen\"]\n",
@@ -855,6 +855,76 @@ inputs = ["classify", "classify.errors"]
   for (const char* child : {"deepseek", "gemini", "g_stable", "g_canary", "rules"}) {
     EXPECT_TRUE(spec.find(child)->is_child) << child;
   }
+}
+
+// `enabled = "${LLM_API_KEY:+true}"`: the child exists only when the key is set; left out, it
+// leaves the chain the way a disabled input leaves `inputs`.
+TEST(LoadPipeline, AChildSwitchedOffByAnUnsetVariableLeavesTheChain) {
+  const char* text = R"([sources.gen]
+type = "generator"
+
+[processors.classify]
+type = "fallback"
+inputs = ["gen"]
+chain = ["llm", "rules"]
+
+[processors.llm]
+type = "passthrough"
+enabled = "${LLM_API_KEY:+true}"
+
+[processors.rules]
+type = "passthrough"
+
+[sinks.out]
+type = "console"
+inputs = ["classify"]
+)";
+  auto off = load(text);
+  EXPECT_EQ(off.find("llm"), nullptr);
+  EXPECT_EQ(off.find("classify")->children, (std::vector<std::string>{"rules"}));
+  EXPECT_EQ(off.find("classify")->options["chain"], json::parse("[0]"));
+  // Set but empty counts as unset, as in the shell.
+  EXPECT_EQ(load(text, {{"LLM_API_KEY", ""}}).find("llm"), nullptr);
+
+  auto on = load(text, {{"LLM_API_KEY", "sk-1"}});
+  ASSERT_NE(on.find("llm"), nullptr);
+  EXPECT_EQ(on.find("classify")->children, (std::vector<std::string>{"llm", "rules"}));
+
+  // A list left empty, or a single child left out, is an error at the reference.
+  std::string all_off = text;
+  all_off.replace(all_off.find("chain = [\"llm\", \"rules\"]"), 24, "chain = [\"llm\"]         ");
+  EXPECT_EQ(errors(all_off),
+            "dir/p.toml:7:10: error: processors.classify: option 'chain': every processor it "
+            "names is disabled ('enabled = false')\n"
+            "dir/p.toml:13:1: error: processors.rules: has no inputs and is not used by any "
+            "composite");
+}
+
+TEST(ExpandEnv, WordWhenSetAndNotEmpty) {
+  const char* text = R"([sources.gen]
+type = "generator"
+enabled = "${ON:+true}"
+format = "${FMT:+json}"
+
+[sinks.out]
+type = "console"
+inputs = ["gen"]
+)";
+  auto spec = load(text, {{"ON", "1"}, {"FMT", "yes"}});
+  ASSERT_NE(spec.find("gen"), nullptr);
+  EXPECT_EQ(spec.find("gen")->options["format"], "json");
+  std::string bad = errors(R"([sources.gen]
+type = "generator"
+format = "${ON:*true}"
+
+[sinks.out]
+type = "console"
+inputs = ["gen"]
+)");
+  EXPECT_NE(bad.find("dir/p.toml:3:10: error: invalid interpolation '${ON:*true}' (use ${VAR}, "
+                     "${VAR:-default}, ${VAR:?message} or ${VAR:+word})"),
+            std::string::npos)
+      << bad;
 }
 
 TEST(LoadPipeline, ReadsPlacementGroups) {

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+#include <ctime>
 #include <thread>
 
 #include "loopback_http.hpp"
@@ -24,6 +26,20 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::vector<nlohmann::json> out;
   for (const std::string& line : read_lines(path)) out.push_back(nlohmann::json::parse(line));
   return out;
+}
+
+// "2026-12-03T17:20:46.641123Z" (an event's `_sluice.ingest_time`) in ns since the epoch.
+int64_t iso_ns(const std::string& text) {
+  std::tm tm{};
+  int micros = 0;
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%6dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &micros) != 7) {
+    ADD_FAILURE() << "not an ingest time: " << text;
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1'000'000'000 + int64_t{micros} * 1000;
 }
 
 TEST(FallbackPipeline, HedgeAnswersFromTheFastChildAndCancelsTheSlowOne) {
@@ -219,6 +235,94 @@ inputs = ["classify"]
   pipeline.stop();
   runner.join();
   EXPECT_EQ(rc, 0);
+}
+
+
+// A runtime switch: `sluice ctl settings set primary_enabled false` turns the primary child off
+// for every event ingested after the command returned, and `true` turns it back on, without a
+// restart.
+TEST(FallbackPipeline, ASwitchFlippedWithCtlTakesEffectOnTheNextEvent) {
+  TempDir dir;
+  std::string path = dir.write("p.toml", fmt::format(R"([pipeline]
+name = "t"
+state_dir = "{0}/state"
+
+[settings]
+primary_enabled = true
+
+[sources.gen]
+type = "generator"
+count = 0
+rate = 100
+
+[processors.primary]
+type = "test_async"
+delay = "0ms"
+
+[processors.backup]
+type = "test_old_minor"
+
+[processors.classify]
+type = "fallback"
+inputs = ["gen"]
+chain = ["primary", "backup"]
+
+[processors.classify.children.primary]
+enabled = "$primary_enabled"
+
+[sinks.out]
+type = "file"
+inputs = ["classify"]
+path = "{0}/out.jsonl"
+)",
+                                                     dir.path()));
+  core::RunOptions opts;
+  opts.admin_port = 0;
+  opts.print_summary = false;
+  core::Pipeline pipeline(testing::load_spec(path), testing::test_registry(), opts);
+  int rc = -1;
+  std::thread runner([&] { rc = pipeline.run(); });
+  for (int i = 0; i < 1000 && pipeline.admin_port() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(pipeline.admin_port(), 0);
+  const std::string admin = "http://127.0.0.1:" + std::to_string(pipeline.admin_port());
+  auto set = [&](const char* value) {
+    auto r = testing::run_command({testing::sluice_binary(), "ctl", "--admin", admin, "settings",
+                                   "set", "primary_enabled", value});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return now_ns();
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int64_t off_at = set("false");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int64_t on_requested = now_ns();
+  int64_t on_at = set("true");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto get = testing::run_command(
+      {testing::sluice_binary(), "ctl", "--admin", admin, "settings", "get", "primary_enabled"});
+  EXPECT_EQ(get.out, "true\n") << get.err;
+  pipeline.stop();
+  runner.join();
+  EXPECT_EQ(rc, 0);
+
+  auto out = read_jsonl(dir.file("out.jsonl"));
+  ASSERT_GT(out.size(), 30u);
+  size_t off = 0, on_again = 0;
+  for (const auto& e : out) {
+    int64_t ingested = iso_ns(e["_sluice"]["ingest_time"].get<std::string>());
+    const std::string used = e["fallback_used"];
+    if (ingested > off_at && ingested < on_requested) {
+      EXPECT_EQ(used, "backup") << e.dump();
+      ++off;
+    } else if (ingested > on_at) {
+      EXPECT_EQ(used, "primary") << e.dump();
+      ++on_again;
+    }
+  }
+  EXPECT_GT(off, 5u);
+  EXPECT_GT(on_again, 5u);
+  EXPECT_EQ(out.front()["fallback_used"], "primary");
 }
 
 }  // namespace
