@@ -88,11 +88,14 @@ MetricsRegistry::Series& MetricsRegistry::series(Series::Type t, const std::stri
   std::string full_labels = fmt::format("node=\"{}\"", escape_label(node));
   if (!labels.empty()) fmt::format_to(std::back_inserter(full_labels), ",{}", labels);
   std::string key = fmt::format("sluice_{}{{{}}}", name, full_labels);
-  auto it = series_.find(key);
-  if (it == series_.end()) {
-    Series s{t, fmt::format("sluice_{}", name), full_labels, node, 0, nullptr};
+  auto [it, inserted] = series_.try_emplace(std::move(key));
+  if (inserted) {
+    Series& s = it->second;
+    s.type = t;
+    s.family = fmt::format("sluice_{}", name);
+    s.labels = std::move(full_labels);
+    s.node = node;
     if (t == Series::Type::kHistogram) s.hist = std::make_unique<Histogram>();
-    it = series_.emplace(std::move(key), std::move(s)).first;
   }
   return it->second;
 }
@@ -100,13 +103,37 @@ MetricsRegistry::Series& MetricsRegistry::series(Series::Type t, const std::stri
 void MetricsRegistry::counter_add(const std::string& node, std::string_view name,
                                   std::string_view labels, double v) {
   std::lock_guard lock(mu_);
-  series(Series::Type::kCounter, node, name, labels).value += v;
+  series(Series::Type::kCounter, node, name, labels).value.fetch_add(v, std::memory_order_relaxed);
 }
 
 void MetricsRegistry::gauge_set(const std::string& node, std::string_view name,
                                 std::string_view labels, double v) {
   std::lock_guard lock(mu_);
-  series(Series::Type::kGauge, node, name, labels).value = v;
+  series(Series::Type::kGauge, node, name, labels).value.store(v, std::memory_order_relaxed);
+}
+
+MetricsRegistry::Series* MetricsRegistry::resolve(int kind, const std::string& node,
+                                                  std::string_view name,
+                                                  std::string_view labels) {
+  if (kind < 0 || kind > 2) return nullptr;
+  std::lock_guard lock(mu_);
+  // A name already used with another kind keeps its first kind (as counter_add and gauge_set
+  // do); record() follows the series' own kind.
+  return &series(static_cast<Series::Type>(kind), node, name, labels);
+}
+
+void MetricsRegistry::record(Series* s, double v) {
+  switch (s->type) {
+    case Series::Type::kCounter:
+      s->value.fetch_add(v, std::memory_order_relaxed);
+      break;
+    case Series::Type::kGauge:
+      s->value.store(v, std::memory_order_relaxed);
+      break;
+    case Series::Type::kHistogram:
+      if (s->hist) s->hist->observe_seconds(v);
+      break;
+  }
 }
 
 void MetricsRegistry::observe(const std::string& node, std::string_view name,
@@ -120,7 +147,7 @@ double MetricsRegistry::counter_value(const std::string& node, std::string_view 
   std::string family = fmt::format("sluice_{}", name);
   double total = 0;
   for (const auto& [key, s] : series_) {
-    if (s.node == node && s.family == family) total += s.value;
+    if (s.node == node && s.family == family) total += s.value.load(std::memory_order_relaxed);
   }
   return total;
 }
@@ -208,7 +235,8 @@ std::string MetricsRegistry::render_prometheus() const {
       if (s->hist) {
         render_histogram(out, family, s->labels, *s->hist);
       } else {
-        fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", family, s->labels, s->value);
+        fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", family, s->labels,
+                       s->value.load(std::memory_order_relaxed));
       }
     }
   }

@@ -124,6 +124,8 @@ NodeHost::NodeHost(const HostServices& services, const NodeSpec& node, NodeMetri
   host_.command_register = &command_register_cb;
   host_.command_unregister = &command_unregister_cb;
   host_.emit = &emit_cb;
+  host_.metric_series = &metric_series_cb;
+  host_.metric_record = &metric_record_cb;
   is_source_ = node.kind == NodeKind::kSource;
   is_child_ = node.is_child;
 }
@@ -281,6 +283,18 @@ void NodeHost::observe_cb(void* ctx, const char* name, const char* labels, doubl
   }
 }
 
+uint64_t NodeHost::metric_series_cb(void* ctx, int kind, const char* name, const char* labels) {
+  auto* self = static_cast<NodeHost*>(ctx);
+  if (self->services_.metrics == nullptr || name == nullptr) return 0;
+  MetricsRegistry::Series* s = self->services_.metrics->resolve(
+      kind, self->node_name_, name, self->redact(labels ? labels : ""));
+  return reinterpret_cast<uintptr_t>(s);
+}
+
+void NodeHost::metric_record_cb(void*, uint64_t series, double v) {
+  if (series != 0) MetricsRegistry::record(reinterpret_cast<MetricsRegistry::Series*>(series), v);
+}
+
 size_t NodeHost::child_count_cb(void* ctx) { return static_cast<NodeHost*>(ctx)->children_.size(); }
 
 const char* NodeHost::child_name_cb(void* ctx, size_t i) {
@@ -421,18 +435,32 @@ struct NodeHost::ChildCall {
   void deliver() {
     parent->child_calls_.erase(id);
     if (deadline_timer != 0) executor->cancel_scheduled(std::exchange(deadline_timer, 0));
-    std::vector<const uint8_t*> data;
-    std::vector<size_t> sizes;
-    std::vector<const char*> outs;
-    if (state.load(std::memory_order_acquire) == kDone) {
-      for (size_t i = 0; i < emitted.size(); ++i) {
-        data.push_back(emitted[i].data());
-        sizes.push_back(emitted[i].size());
-        outs.push_back(outputs[i].c_str());
-      }
+    // Most children emit one event: the arrays live on the stack up to 4, on the heap beyond.
+    constexpr size_t kInline = 4;
+    const size_t n = state.load(std::memory_order_acquire) == kDone ? emitted.size() : 0;
+    const uint8_t* data_inline[kInline];
+    size_t sizes_inline[kInline];
+    const char* outs_inline[kInline];
+    std::vector<const uint8_t*> data_heap;
+    std::vector<size_t> sizes_heap;
+    std::vector<const char*> outs_heap;
+    const uint8_t** data = data_inline;
+    size_t* sizes = sizes_inline;
+    const char** outs = outs_inline;
+    if (n > kInline) {
+      data_heap.resize(n);
+      sizes_heap.resize(n);
+      outs_heap.resize(n);
+      data = data_heap.data();
+      sizes = sizes_heap.data();
+      outs = outs_heap.data();
     }
-    sluice_child_result r{&outcome,    latency_ns,   data.size(),
-                          data.data(), sizes.data(), outs.data()};
+    for (size_t i = 0; i < n; ++i) {
+      data[i] = emitted[i].data();
+      sizes[i] = emitted[i].size();
+      outs[i] = outputs[i].c_str();
+    }
+    sluice_child_result r{&outcome, latency_ns, n, data, sizes, outs};
     cb(user, &r);
     release();
   }

@@ -282,7 +282,22 @@ typedef struct sluice_host {
    * sinks. Returns 0, or -1 when the node cannot (a composite's child, a source, another
    * thread, `sluice validate`). The host copies data before returning. */
   int (*emit)(void* ctx, const char* output, const uint8_t* data, size_t size);
+
+  /* ABI 1.2: a metric series resolved once, for hot paths. name and labels as for counter_add;
+   * kind is a sluice_metric_kind. metric_record then adds to a counter, sets a gauge or
+   * observes a histogram value with one atomic update: no name formatting, no lock. Returns a
+   * handle (never 0) valid while the node lives, or 0 when kind is unknown or metrics are off.
+   * Both thread-safe; a handle of 0 is ignored by metric_record. */
+  uint64_t (*metric_series)(void* ctx, int kind, const char* name, const char* labels);
+  void (*metric_record)(void* ctx, uint64_t series, double value);
 } sluice_host;
+
+/* ABI 1.2: kinds of metric_series. */
+typedef enum sluice_metric_kind {
+  SLUICE_METRIC_COUNTER = 0,
+  SLUICE_METRIC_GAUGE = 1,
+  SLUICE_METRIC_HISTOGRAM = 2
+} sluice_metric_kind;
 
 /* What a source's run() gets: a blocking emit with backpressure and a stop flag. */
 typedef struct sluice_source_ctx sluice_source_ctx;

@@ -248,6 +248,37 @@ class Config {
 };
 
 // The host's services for one plugin instance.
+// A plugin metric series resolved once (Host::counter / gauge / histogram): on a hot path,
+// add/set/observe cost one atomic update in the host, where counter_add formats the series name
+// and takes the registry's lock on every call. Default-constructed: records nothing.
+class Metric {
+ public:
+  Metric() = default;
+  void add(double v = 1) const { record(v); }       // a counter
+  void set(double v) const { record(v); }           // a gauge
+  void observe(double v) const { record(v); }       // a histogram (seconds)
+  void record(double v) const {
+    if (id_ != 0) {
+      h_->metric_record(h_->ctx, id_, v);
+    } else if (h_ != nullptr) {  // a host without handles (ABI < 1.2): by name
+      const char* labels = labels_.empty() ? nullptr : labels_.c_str();
+      if (kind_ == SLUICE_METRIC_COUNTER) h_->counter_add(h_->ctx, name_.c_str(), labels, v);
+      if (kind_ == SLUICE_METRIC_GAUGE) h_->gauge_set(h_->ctx, name_.c_str(), labels, v);
+      if (kind_ == SLUICE_METRIC_HISTOGRAM) {
+        h_->histogram_observe(h_->ctx, name_.c_str(), labels, v);
+      }
+    }
+  }
+
+ private:
+  friend class Host;
+  const sluice_host* h_ = nullptr;
+  uint64_t id_ = 0;
+  int kind_ = SLUICE_METRIC_COUNTER;
+  std::string name_;
+  std::string labels_;
+};
+
 class Host {
  public:
   explicit Host(const sluice_host* h) : h_(h) {}
@@ -291,6 +322,17 @@ class Host {
   }
   void observe(const char* name, double v, const char* labels = nullptr) const {
     h_->histogram_observe(h_->ctx, name, labels, v);
+  }
+  // Series resolved once, for per-event counting: keep the Metric (e.g. per child, per class)
+  // and call add/set/observe. Labels as for counter_add (metric_label, joined with ',').
+  Metric counter(const char* name, const std::string& labels = {}) const {
+    return metric(SLUICE_METRIC_COUNTER, name, labels);
+  }
+  Metric gauge(const char* name, const std::string& labels = {}) const {
+    return metric(SLUICE_METRIC_GAUGE, name, labels);
+  }
+  Metric histogram(const char* name, const std::string& labels = {}) const {
+    return metric(SLUICE_METRIC_HISTOGRAM, name, labels);
   }
 
   // Per-node state (ABI 1.2, docs/design/node-state.md): keys and values this node keeps across
@@ -359,6 +401,7 @@ class Host {
   }
 
   struct ChildResult {
+    uint64_t id = 0;  // the call's id, as start_child returned it (0 on a host older than 1.2)
     Outcome outcome;
     int64_t latency_ns = 0;
     struct Emitted {
@@ -373,8 +416,8 @@ class Host {
   std::string_view child_name(size_t i) const { return h_->child_name(h_->ctx, i); }
   // Runs child i on the event; cb runs on this node's stage thread when the child is done.
   void child_process(size_t i, Bytes event, ChildCallback cb) const {
-    auto* heap = new ChildCallback(std::move(cb));
-    h_->child_process(h_->ctx, i, event.data(), event.size(), &Host::child_trampoline, heap);
+    auto* pending = new PendingChild{std::move(cb), 0};
+    h_->child_process(h_->ctx, i, event.data(), event.size(), &Host::child_trampoline, pending);
   }
 
   // ABI 1.2: true when the host has timers and child deadlines/cancel.
@@ -385,13 +428,16 @@ class Host {
   // only; cb runs there, exactly once. On a host older than 1.2 the deadline is not enforced
   // and the id is 0 (cancel_child() then does nothing).
   uint64_t start_child(size_t i, Bytes event, int64_t deadline_ns, ChildCallback cb) const {
-    auto* heap = new ChildCallback(std::move(cb));
+    auto* pending = new PendingChild{std::move(cb), 0};
     if (!has_timers()) {
-      h_->child_process(h_->ctx, i, event.data(), event.size(), &Host::child_trampoline, heap);
+      h_->child_process(h_->ctx, i, event.data(), event.size(), &Host::child_trampoline,
+                        pending);
       return 0;
     }
-    return h_->child_start(h_->ctx, i, event.data(), event.size(), deadline_ns,
-                           &Host::child_trampoline, heap);
+    // The result never arrives inside child_start, so the id is set before the callback runs.
+    pending->id = h_->child_start(h_->ctx, i, event.data(), event.size(), deadline_ns,
+                                  &Host::child_trampoline, pending);
+    return pending->id;
   }
   // Abandons a child call: cb gets Status::kCancelled unless the child answered first.
   void cancel_child(uint64_t id) const {
@@ -425,9 +471,14 @@ class Host {
     std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(user));
     if (cancelled == 0) (*fn)();
   }
+  struct PendingChild {
+    ChildCallback cb;
+    uint64_t id;
+  };
   static void child_trampoline(void* user, const sluice_child_result* r) {
-    std::unique_ptr<ChildCallback> cb(static_cast<ChildCallback*>(user));
+    std::unique_ptr<PendingChild> pending(static_cast<PendingChild*>(user));
     ChildResult res;
+    res.id = pending->id;
     // The host fills this struct, and a plugin never runs on a host older than itself.
     res.outcome = Outcome::from(*r->outcome);
     res.latency_ns = r->latency_ns;
@@ -436,8 +487,22 @@ class Host {
       res.emitted.push_back({r->emitted_output[i] ? r->emitted_output[i] : "",
                              {r->emitted_data[i], r->emitted_size[i]}});
     }
-    (*cb)(res);
+    pending->cb(res);
   }
+  Metric metric(int kind, const char* name, const std::string& labels) const {
+    Metric m;
+    m.h_ = h_;
+    m.kind_ = kind;
+    if (h_->abi_minor >= 2 && h_->metric_series != nullptr) {
+      m.id_ = h_->metric_series(h_->ctx, kind, name, labels.empty() ? nullptr : labels.c_str());
+    }
+    if (m.id_ == 0) {
+      m.name_ = name;
+      m.labels_ = labels;
+    }
+    return m;
+  }
+
   const sluice_host* h_;
 };
 

@@ -147,6 +147,8 @@ class TestHost {
     host_.command_register = &TestHost::command_register_cb;
     host_.command_unregister = &TestHost::command_unregister_cb;
     host_.emit = &TestHost::emit_cb;
+    host_.metric_series = &TestHost::metric_series_cb;
+    host_.metric_record = &TestHost::metric_record_cb;
   }
   ~TestHost() {
     // Timers still pending never run; their owners get the cancelled call that frees them.
@@ -452,6 +454,23 @@ class TestHost {
     std::lock_guard lock(h.mu_);
     h.histograms_[metric_key(name, labels)].push_back(value);
   }
+  // Resolved series (Host::counter/gauge/histogram) land in the same maps as by-name calls.
+  static uint64_t metric_series_cb(void* ctx, int kind, const char* name, const char* labels) {
+    TestHost& h = self(ctx);
+    if (kind < SLUICE_METRIC_COUNTER || kind > SLUICE_METRIC_HISTOGRAM) return 0;
+    std::lock_guard lock(h.mu_);
+    h.series_.emplace_back(kind, metric_key(name, labels));
+    return h.series_.size();
+  }
+  static void metric_record_cb(void* ctx, uint64_t id, double value) {
+    TestHost& h = self(ctx);
+    std::lock_guard lock(h.mu_);
+    if (id == 0 || id > h.series_.size()) return;
+    const auto& [kind, key] = h.series_[id - 1];
+    if (kind == SLUICE_METRIC_COUNTER) h.counters_[key] += value;
+    if (kind == SLUICE_METRIC_GAUGE) h.gauges_[key] = value;
+    if (kind == SLUICE_METRIC_HISTOGRAM) h.histograms_[key].push_back(value);
+  }
   static int emit_cb(void* ctx, const char* output, const uint8_t* data, size_t size) {
     TestHost& h = self(ctx);
     std::lock_guard lock(h.mu_);
@@ -664,6 +683,7 @@ class TestHost {
   std::map<MetricKey, double> counters_;
   std::map<MetricKey, double> gauges_;
   std::map<MetricKey, std::vector<double>> histograms_;
+  std::deque<std::pair<int, MetricKey>> series_;  // metric_series handles, 1-based
   std::deque<std::function<void()>> posted_;
   std::vector<ScriptedChild> children_;
   std::map<std::string, Command> commands_;

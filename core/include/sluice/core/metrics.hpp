@@ -106,18 +106,25 @@ class MetricsRegistry {
                double v);
   double counter_value(const std::string& node, std::string_view name) const;  // all labels
 
+  // A plugin's series resolved once (ABI 1.2 metric_series): record() is then one atomic
+  // update, without formatting a name or taking the registry's lock. The pointer stays valid
+  // as long as the registry. kind: 0 counter (adds), 1 gauge (sets), 2 histogram (observes).
+  struct Series {
+    enum class Type { kCounter, kGauge, kHistogram } type = Type::kCounter;
+    std::string family;  // sluice_<name>
+    std::string labels;  // full rendered label set
+    std::string node;
+    std::atomic<double> value{0};  // counters and gauges: updated without the registry's lock
+    std::unique_ptr<Histogram> hist;
+  };
+  Series* resolve(int kind, const std::string& node, std::string_view name,
+                  std::string_view labels);
+  static void record(Series* series, double v);
+
   std::string render_prometheus() const;
   std::deque<NodeMetrics>& nodes() { return nodes_; }
 
  private:
-  struct Series {
-    enum class Type { kCounter, kGauge, kHistogram } type;
-    std::string family;  // sluice_<name>
-    std::string labels;  // full rendered label set
-    std::string node;
-    double value = 0;
-    std::unique_ptr<Histogram> hist;
-  };
   Series& series(Series::Type t, const std::string& node, std::string_view name,
                  std::string_view labels);
 

@@ -118,6 +118,8 @@ class NodeHost {
                                  sluice_command_fn fn, void* user);
   static void command_unregister_cb(void* ctx, const char* name);
   static int emit_cb(void* ctx, const char* output, const uint8_t* data, size_t size);
+  static uint64_t metric_series_cb(void* ctx, int kind, const char* name, const char* labels);
+  static void metric_record_cb(void* ctx, uint64_t series, double v);
 
   // One child call in flight (node_host.cpp).
   struct ChildCall;
