@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "sluice/event.hpp"
+#include "sluice/event_json.hpp"
 
 namespace sluice {
 namespace {
@@ -61,6 +62,71 @@ TEST(EventBuilder, CopyFromKeepsEverythingAndAllowsOverrides) {
   EXPECT_EQ(ev.integer("new"), 1);
   ASSERT_EQ(ev.hop_count(), 1u);
   EXPECT_EQ(EventView::sv(ev.hop_at(0)->stage()), "filter");
+}
+
+// extend() embeds the base event and writes only the new fields: the result must read exactly
+// like copy_from() plus the same fields, for new names before, between and after the base's,
+// replacements, repeats, every type, and base events with and without attrs, hops and fields.
+TEST(EventBuilder, ExtendReadsLikeCopyFromPlusTheSameFields) {
+  EventBuilder a;
+  a.id(3).key("ETHUSDT").source("binance").event_time_ns(10).ingest_time_ns(20);
+  a.attr("tier", "canary").attr("x-test", "v2").hop("filter", 99).hop("rules", 120);
+  a.field("price", 2725.49).field("side", "BUY").field("qty", int64_t{4}).field("ok", true);
+  a.bytes_field("raw", std::vector<uint8_t>{0, 1, 2}).null_field("nothing");
+  auto rich = a.finish();
+  std::vector<uint8_t> base_rich(rich.begin(), rich.end());
+  std::vector<uint8_t> base_bare;
+  {
+    EventBuilder bare;
+    auto b = bare.id(1).finish();  // no fields, attrs, hops, source or key
+    base_bare.assign(b.begin(), b.end());
+  }
+  using Add = void (*)(EventBuilder&);
+  const Add additions[] = {
+      [](EventBuilder&) {},
+      [](EventBuilder& b) { b.field("aaa", 1); },
+      [](EventBuilder& b) { b.field("zzz", "last"); },
+      [](EventBuilder& b) { b.field("pz", 1.5).field("r", "between"); },
+      [](EventBuilder& b) { b.field("side", "SELL"); },  // replaces
+      [](EventBuilder& b) {
+        b.field("fallback_used", "rules").field("fallback_attempts", int64_t{2});
+        b.field("fallback_errors", "[]").field("side", "x").field("side", "SELL");
+        b.bytes_field("blob", std::vector<uint8_t>{9}).null_field("price");
+      },
+  };
+  EventBuilder extended, copied;
+  for (const auto& base : {base_rich, base_bare}) {
+    for (size_t i = 0; i < std::size(additions); ++i) {
+      SCOPED_TRACE(i);
+      EventView view(base.data(), base.size());
+      extended.extend(view);
+      additions[i](extended);
+      auto x = extended.finish();
+      std::vector<uint8_t> got(x.begin(), x.end());
+      copied.reset().copy_from(view);
+      additions[i](copied);
+      auto y = copied.finish();
+      ASSERT_TRUE(EventView::verified(got.data(), got.size()).has_value());
+      std::string want_json, got_json;
+      append_event_json(want_json, EventView(y.data(), y.size()));
+      append_event_json(got_json, EventView(got.data(), got.size()));
+      EXPECT_EQ(got_json, want_json);
+      EventView ev(got.data(), got.size());
+      for (size_t f = 1; f < ev.field_count(); ++f) {  // still sorted: lookups stay searches
+        EXPECT_LT(EventView::sv(ev.field_at(f - 1)->name()), EventView::sv(ev.field_at(f)->name()));
+      }
+    }
+  }
+  // A metadata setter after extend() falls back to a full copy, the new fields still winning.
+  EventView view(base_rich.data(), base_rich.size());
+  extended.extend(view).field("side", "SELL");
+  extended.key("BTCUSDT");
+  auto z = extended.finish();
+  EventView ev(z.data(), z.size());
+  EXPECT_EQ(ev.key(), "BTCUSDT");
+  EXPECT_EQ(ev.string("side"), "SELL");
+  EXPECT_EQ(ev.attr("tier"), "canary");
+  EXPECT_EQ(ev.hop_count(), 2u);
 }
 
 TEST(EventBuilder, ResetReusesTheBuilderWithoutLeftovers) {

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sluice/event_generated.h"
@@ -126,22 +127,38 @@ class EventBuilder {
     ingest_time_ns_ = 0;
     source_.clear();
     key_.clear();
+    base_ = {};
     return *this;
   }
 
-  EventBuilder& id(uint64_t v) { id_ = v; return *this; }
-  EventBuilder& event_time_ns(int64_t v) { event_time_ns_ = v; return *this; }
-  EventBuilder& ingest_time_ns(int64_t v) { ingest_time_ns_ = v; return *this; }
-  EventBuilder& source(std::string_view v) { source_.assign(v); return *this; }
-  EventBuilder& key(std::string_view v) { key_.assign(v); return *this; }
+  // Starts an event that is `base` plus the fields added next (field(), bytes_field(),
+  // null_field(); a new field replaces one of the same name). finish() then embeds base's bytes
+  // unchanged and writes only the new fields, a new field list and a new root table, where
+  // copy_from() re-encodes every field: a composite annotating its child's answer (fallback's
+  // fallback_used, ...) pays for its own fields only. The base's old root and field list stay
+  // in the buffer unreferenced (a few dozen bytes). `base` must stay valid until finish(). Any
+  // other setter (metadata, attrs, hops) first turns this into a full copy_from().
+  EventBuilder& extend(const EventView& base) {
+    reset();
+    base_ = base.bytes();
+    return *this;
+  }
+
+  EventBuilder& id(uint64_t v) { materialize(); id_ = v; return *this; }
+  EventBuilder& event_time_ns(int64_t v) { materialize(); event_time_ns_ = v; return *this; }
+  EventBuilder& ingest_time_ns(int64_t v) { materialize(); ingest_time_ns_ = v; return *this; }
+  EventBuilder& source(std::string_view v) { materialize(); source_.assign(v); return *this; }
+  EventBuilder& key(std::string_view v) { materialize(); key_.assign(v); return *this; }
 
   EventBuilder& attr(std::string_view k, std::string_view v) {
+    materialize();
     Pending& p = next(attrs_, n_attrs_);
     p.name.assign(k);
     p.s.assign(v);
     return *this;
   }
   EventBuilder& hop(std::string_view stage, int64_t time_ns) {
+    materialize();
     Pending& p = next(hops_, n_hops_);
     p.name.assign(stage);
     p.i = time_ns;
@@ -187,6 +204,7 @@ class EventBuilder {
 
   // Copies metadata, attrs, fields and hops of an existing event; later calls override.
   EventBuilder& copy_from(const EventView& ev) {
+    materialize();
     id(ev.id()).event_time_ns(ev.event_time_ns()).ingest_time_ns(ev.ingest_time_ns());
     source(ev.source()).key(ev.key());
     for (size_t i = 0; i < ev.attr_count(); ++i) {
@@ -216,6 +234,7 @@ class EventBuilder {
 
   // Serialises the event. The span stays valid until the next reset()/finish().
   std::span<const uint8_t> finish() {
+    if (!base_.empty()) return finish_extended();
     fbb_.Clear();
     auto fields = build_fields();
     auto attrs = build_keyed_attrs();
@@ -252,6 +271,79 @@ class EventBuilder {
     std::string s;
   };
 
+  // extend() mode → the equivalent copy_from(), keeping the fields added since (they win).
+  void materialize() {
+    if (base_.empty()) return;
+    std::span<const uint8_t> base = std::exchange(base_, {});
+    size_t added = n_fields_;
+    copy_from(EventView(base.data(), base.size()));
+    std::rotate(fields_.begin(), fields_.begin() + static_cast<std::ptrdiff_t>(added),
+                fields_.begin() + static_cast<std::ptrdiff_t>(n_fields_));
+  }
+
+  // extend(): base's bytes first, so each base object keeps its distance from the buffer's end
+  // (FlatBuffers aligns relative to the end) and is referred to by that distance; then the new
+  // fields, the merged, name-sorted field list and a root table pointing at base's strings,
+  // attrs and hops.
+  std::span<const uint8_t> finish_extended() {
+    const std::span<const uint8_t> base = base_;
+    const uint8_t* data = base.data();
+    const auto n = static_cast<flatbuffers::uoffset_t>(base.size());
+    if (n % 8 != 0) {  // not padded as this builder pads: take the general path
+      materialize();
+      return finish();
+    }
+    const fb::Event& ev = *fb::GetEvent(data);
+    auto at = [&](const void* p) {
+      return n - static_cast<flatbuffers::uoffset_t>(static_cast<const uint8_t*>(p) - data);
+    };
+    fbb_.Clear();
+    fbb_.PushBytes(data, n);
+    fbb_.TrackMinAlign(8);
+    sorted_unique(fields_, n_fields_);
+    added_offsets_.clear();
+    for (uint32_t idx : order_) added_offsets_.push_back(build_field(fields_[idx]));
+    // Merge base fields (sorted) with the new ones (sorted); a new one replaces its namesake.
+    field_offsets_.clear();
+    const auto* old = ev.fields();
+    uint32_t i = 0;
+    const uint32_t old_n = old ? old->size() : 0;
+    for (size_t k = 0; k <= order_.size(); ++k) {
+      const bool last = k == order_.size();
+      std::string_view name = last ? std::string_view{} : std::string_view(fields_[order_[k]].name);
+      while (i < old_n) {
+        const fb::Field* f = old->Get(i);
+        std::string_view old_name = EventView::sv(f->name());
+        if (!last && old_name >= name) {
+          if (old_name == name) ++i;  // replaced
+          break;
+        }
+        field_offsets_.push_back(flatbuffers::Offset<fb::Field>(at(f)));
+        ++i;
+      }
+      if (!last) field_offsets_.push_back(added_offsets_[k]);
+    }
+    auto fields = fbb_.CreateVector(field_offsets_);
+    fb::EventBuilder eb(fbb_);
+    eb.add_id(ev.id());
+    eb.add_event_time_ns(ev.event_time_ns());
+    eb.add_ingest_time_ns(ev.ingest_time_ns());
+    if (ev.source()) eb.add_source(flatbuffers::Offset<flatbuffers::String>(at(ev.source())));
+    if (ev.key()) eb.add_key(flatbuffers::Offset<flatbuffers::String>(at(ev.key())));
+    if (ev.attrs()) {
+      eb.add_attrs(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Attr>>>(
+          at(ev.attrs())));
+    }
+    if (!field_offsets_.empty()) eb.add_fields(fields);
+    if (ev.hops()) {
+      eb.add_hops(
+          flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Hop>>>(at(ev.hops())));
+    }
+    fb::FinishEventBuffer(fbb_, eb.Finish());
+    base_ = {};
+    return {fbb_.GetBufferPointer(), fbb_.GetSize()};
+  }
+
   static Pending& next(std::vector<Pending>& v, size_t& n) {
     if (n == v.size()) v.emplace_back();
     return v[n++];
@@ -284,29 +376,30 @@ class EventBuilder {
     if (n_fields_ == 0) return 0;
     sorted_unique(fields_, n_fields_);
     field_offsets_.clear();
-    for (uint32_t idx : order_) {
-      const Pending& p = fields_[idx];
-      auto name = fbb_.CreateString(p.name);
-      flatbuffers::Offset<flatbuffers::String> s;
-      flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bin;
-      if (p.type == FieldType::String) s = fbb_.CreateString(p.s);
-      if (p.type == FieldType::Bytes) {
-        bin = fbb_.CreateVector(reinterpret_cast<const uint8_t*>(p.s.data()), p.s.size());
-      }
-      fb::FieldBuilder fbld(fbb_);
-      fbld.add_name(name);
-      fbld.add_type(p.type);
-      switch (p.type) {
-        case FieldType::Int: fbld.add_i(p.i); break;
-        case FieldType::Double: fbld.add_d(p.d); break;
-        case FieldType::Bool: fbld.add_b(p.b); break;
-        case FieldType::String: fbld.add_s(s); break;
-        case FieldType::Bytes: fbld.add_bin(bin); break;
-        default: break;
-      }
-      field_offsets_.push_back(fbld.Finish());
-    }
+    for (uint32_t idx : order_) field_offsets_.push_back(build_field(fields_[idx]));
     return fbb_.CreateVector(field_offsets_);
+  }
+
+  flatbuffers::Offset<fb::Field> build_field(const Pending& p) {
+    auto name = fbb_.CreateString(p.name);
+    flatbuffers::Offset<flatbuffers::String> s;
+    flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bin;
+    if (p.type == FieldType::String) s = fbb_.CreateString(p.s);
+    if (p.type == FieldType::Bytes) {
+      bin = fbb_.CreateVector(reinterpret_cast<const uint8_t*>(p.s.data()), p.s.size());
+    }
+    fb::FieldBuilder fbld(fbb_);
+    fbld.add_name(name);
+    fbld.add_type(p.type);
+    switch (p.type) {
+      case FieldType::Int: fbld.add_i(p.i); break;
+      case FieldType::Double: fbld.add_d(p.d); break;
+      case FieldType::Bool: fbld.add_b(p.b); break;
+      case FieldType::String: fbld.add_s(s); break;
+      case FieldType::Bytes: fbld.add_bin(bin); break;
+      default: break;
+    }
+    return fbld.Finish();
   }
 
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Attr>>> build_keyed_attrs() {
@@ -334,6 +427,8 @@ class EventBuilder {
   size_t n_hops_ = 0;
   std::vector<uint32_t> order_;
   std::vector<flatbuffers::Offset<fb::Field>> field_offsets_;
+  std::vector<flatbuffers::Offset<fb::Field>> added_offsets_;  // extend(): the new fields
+  std::span<const uint8_t> base_;                               // extend(): the base event
   std::vector<flatbuffers::Offset<fb::Attr>> attr_offsets_;
   std::vector<flatbuffers::Offset<fb::Hop>> hop_offsets_;
 };
