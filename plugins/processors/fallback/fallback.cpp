@@ -189,7 +189,8 @@ void Budget::spent(int64_t tokens, int64_t now_ns) {
   token_sum_ += tokens;
 }
 
-// One link of the chain.
+// One link of the chain, with its metric series resolved once (the per-event ones; rarer
+// counts such as skips and failures by class go by name).
 struct Fallback::Child {
   size_t index = 0;  // in the host's child table
   std::string name;
@@ -199,26 +200,62 @@ struct Fallback::Child {
   uint64_t settings_version = UINT64_MAX;
   Breaker breaker;
   Budget budget;
+  Metric attempts;
+  Metric successes;
 };
 
-// One event going through the chain.
+// One event going through the chain. Kept small and allocation-light: the common case is one
+// child answering at once, where this node's cost is the whole overhead.
 struct Fallback::Run {
-  explicit Run(Call c) : call(std::move(c)) {}
+  explicit Run(Fallback* f, Call c) : owner(f), call(std::move(c)) {}
+  struct Active {
+    uint64_t id;
+    size_t pos;
+    int attempt;
+    bool hedge;  // started by the hedge timer
+  };
+  struct Failure {
+    std::string child;
+    std::string cls;
+    std::string message;
+  };
+  Fallback* owner;
   Call call;
-  int64_t deadline = 0;                               // mono_ns
-  std::vector<size_t> order;                          // positions in children_, in the order to try
-  size_t next = 0;                                    // next entry of `order` to try
-  std::map<uint64_t, std::pair<size_t, int>> active;  // call id → (position, attempt)
+  int64_t deadline = 0;         // mono_ns
+  size_t preferred = SIZE_MAX;  // position the event asked to try first (prefer)
+  size_t next = 0;              // how many positions were taken (see position())
+  std::vector<Active> active;   // at most two (a hedged pair), plus a retry in waiting
   int attempts = 0;
   Status last_failure = Status::kInternal;  // the class the event fails with when all fail
-  Json errors = Json::array();
+  std::vector<Failure> errors;
   double cost = 0;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
-  std::set<uint64_t> hedges;  // ids of calls started by a hedge
   uint64_t hedge_timer = 0;
   uint64_t retry_timer = 0;
   bool finished = false;
+
+  // The n-th position to try: the preferred child first, then the chain in order without it.
+  size_t position(size_t n) const {
+    if (preferred == SIZE_MAX) return n;
+    if (n == 0) return preferred;
+    return n - 1 < preferred ? n - 1 : n;
+  }
+  Active* find(uint64_t id) {
+    for (Active& a : active) {
+      if (a.id == id) return &a;
+    }
+    return nullptr;
+  }
+  // fallback_errors: [{"child", "class", "message"}...], "[]" when none.
+  std::string errors_json() const {
+    if (errors.empty()) return "[]";
+    Json j = Json::array();
+    for (const Failure& f : errors) {
+      j.push_back({{"child", f.child}, {"class", f.cls}, {"message", f.message}});
+    }
+    return j.dump();
+  }
 };
 
 Fallback::Fallback(const Host& host, const Config& config)
@@ -275,6 +312,8 @@ Fallback::Fallback(const Host& host, const Config& config)
     child->index = index;
     child->name = std::string(host_.child_name(index));
     child->labels = metric_label("child", child->name);
+    child->attempts = host_.counter("fallback_attempts_total", child->labels);
+    child->successes = host_.counter("fallback_successes_total", child->labels);
     children_.push_back(std::move(child));
   }
 
@@ -436,43 +475,37 @@ void Fallback::breaker_changed(Child& child) {
   if (!result.ok()) host_.warn("breaker state of " + child.name + " not saved: " + result.error);
 }
 
-std::vector<size_t> Fallback::order_for(const EventView& event) const {
-  std::vector<size_t> order(children_.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  if (prefer_field_.empty()) return order;
+size_t Fallback::preferred_for(const EventView& event) const {
+  if (prefer_field_.empty()) return SIZE_MAX;
   std::optional<std::string_view> wanted =
       prefer_attr_ ? event.attr(prefer_field_) : event.string(prefer_field_);
-  if (!wanted) return order;
+  if (!wanted) return SIZE_MAX;
   for (size_t i = 0; i < children_.size(); ++i) {
-    if (children_[i]->name == *wanted) {
-      std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(i),
-                  order.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-      break;
-    }
+    if (children_[i]->name == *wanted) return i;
   }
-  return order;
+  return SIZE_MAX;
 }
 
 void Fallback::process(Call call) {
-  auto run = std::make_shared<Run>(std::move(call));
+  auto run = std::make_shared<Run>(this, std::move(call));
   int64_t now = mono_ns();
   run->deadline = now + deadline_ns_;
   if (int64_t outer = run->call.deadline_ns(); outer != 0)
     run->deadline = std::min(run->deadline, outer);
-  run->order = order_for(run->call.event());
+  run->preferred = preferred_for(run->call.event());
   start_next(run);
 }
 
 void Fallback::start_next(const std::shared_ptr<Run>& run) {
-  while (run->next < run->order.size()) {
-    size_t pos = run->order[run->next++];
+  while (run->next < children_.size()) {
+    size_t pos = run->position(run->next++);
     Child& child = *children_[pos];
     int64_t now = mono_ns();
     if (now >= run->deadline) break;
     if (const char* reason = skip_reason(child, now)) {
       std::string labels = child.labels + "," + metric_label("reason", reason);
       host_.counter_add("fallback_skipped_total", 1, labels.c_str());
-      run->errors.push_back({{"child", child.name}, {"class", "skipped"}, {"message", reason}});
+      run->errors.push_back({child.name, "skipped", reason});
       continue;
     }
     launch(run, pos, 0);
@@ -490,39 +523,42 @@ void Fallback::start_next(const std::shared_ptr<Run>& run) {
 void Fallback::launch(const std::shared_ptr<Run>& run, size_t pos, int attempt) {
   Child& child = *children_[pos];
   ++run->attempts;
-  child.budget.started(mono_ns());
-  host_.counter_add("fallback_attempts_total", 1, child.labels.c_str());
-  // The result never arrives inside start_child, so the id is known by then.
-  auto id_slot = std::make_shared<uint64_t>(0);
+  if (child.budget.counts_requests()) child.budget.started(mono_ns());
+  child.attempts.add();
+  // A capture of one shared_ptr fits std::function's inline storage: no allocation for it.
   uint64_t id = host_.start_child(
       child.index, run->call.bytes(), run->deadline,
-      [this, run, id_slot](const Host::ChildResult& r) { on_result(run, *id_slot, r); });
-  *id_slot = id;
-  run->active.emplace(id, std::make_pair(pos, attempt));
-  if (hedge_after_ns_ > 0 && run->hedge_timer == 0 && run->active.size() == 1) schedule_hedge(run);
+      [run](const Host::ChildResult& r) { run->owner->on_result(run, r.id, r); });
+  run->active.push_back({id, pos, attempt, false});
+  // The hedge waits hedge_after from the start of the call it would hedge: a child the chain
+  // moved on to (or a retry) restarts it; the hedge call itself does not.
+  if (hedge_after_ns_ > 0 && run->active.size() == 1) {
+    host_.cancel_timer(std::exchange(run->hedge_timer, 0));
+    schedule_hedge(run);
+  }
 }
 
 void Fallback::schedule_hedge(const std::shared_ptr<Run>& run) {
   run->hedge_timer = host_.start_timer(std::chrono::nanoseconds(hedge_after_ns_), [this, run] {
     run->hedge_timer = 0;
-    if (run->finished || run->active.size() != 1 || run->next >= run->order.size()) return;
+    if (run->finished || run->active.size() != 1 || run->next >= children_.size()) return;
     size_t before = run->active.size();
     start_next(run);
     if (run->active.size() > before) {
-      // Ids grow, so the newest call is the hedge.
-      auto hedge = std::prev(run->active.end());
-      run->hedges.insert(hedge->first);
-      host_.counter_add("fallback_hedges_started_total", 1,
-                        children_[hedge->second.first]->labels.c_str());
+      Run::Active& hedge = run->active.back();
+      hedge.hedge = true;
+      host_.counter_add("fallback_hedges_started_total", 1, children_[hedge.pos]->labels.c_str());
     }
   });
 }
 
 void Fallback::on_result(const std::shared_ptr<Run>& run, uint64_t id, const Host::ChildResult& r) {
-  auto it = run->active.find(id);
-  if (it == run->active.end()) return;
-  auto [pos, attempt] = it->second;
-  run->active.erase(it);
+  Run::Active* entry = run->find(id);
+  if (entry == nullptr) return;
+  const size_t pos = entry->pos;
+  const int attempt = entry->attempt;
+  const bool hedge = entry->hedge;
+  run->active.erase(run->active.begin() + (entry - run->active.data()));
   Child& child = *children_[pos];
   const Outcome& o = r.outcome;
   int64_t now = mono_ns();
@@ -533,7 +569,7 @@ void Fallback::on_result(const std::shared_ptr<Run>& run, uint64_t id, const Hos
   if (run->finished) return;  // a hedged loser that answered before its cancel took effect
   if (o.status != Status::kCancelled && child.breaker.record(o.ok(), now)) breaker_changed(child);
   if (o.ok()) {
-    if (run->hedges.count(id) != 0) {
+    if (hedge) {
       host_.counter_add("fallback_hedges_won_total", 1, child.labels.c_str());
     }
     succeed(run, pos, r);
@@ -543,9 +579,7 @@ void Fallback::on_result(const std::shared_ptr<Run>& run, uint64_t id, const Hos
       child.labels + "," + metric_label("class", status_name(static_cast<int>(o.status)));
   host_.counter_add("fallback_failures_total", 1, labels.c_str());
   run->last_failure = o.status;
-  run->errors.push_back({{"child", child.name},
-                         {"class", status_name(static_cast<int>(o.status))},
-                         {"message", o.message}});
+  run->errors.push_back({child.name, status_name(static_cast<int>(o.status)), o.message});
   if (operator_error(o.status)) {
     host_.counter_add("fallback_operator_errors_total", 1, labels.c_str());
     host_.error(child.name + " failed with " + status_name(static_cast<int>(o.status)) +
@@ -588,14 +622,15 @@ void Fallback::succeed(const std::shared_ptr<Run>& run, size_t pos, const Host::
   host_.cancel_timer(std::exchange(run->hedge_timer, 0));
   host_.cancel_timer(std::exchange(run->retry_timer, 0));
   // The other call of a hedged pair is abandoned: its child aborts its request.
-  for (const auto& [id, entry] : run->active) host_.cancel_child(id);
-  host_.counter_add("fallback_successes_total", 1, child.labels.c_str());
-  bool first = pos == run->order.front() && run->errors.empty();
-  host_.counter_add("fallback_events_total", 1, first ? "result=\"first\"" : "result=\"failover\"");
-  const std::string errors = run->errors.dump();
+  for (const Run::Active& a : run->active) host_.cancel_child(a.id);
+  child.successes.add();
+  bool first = pos == run->position(0) && run->errors.empty();
+  (first ? events_first_ : events_failover_).add();
+  const std::string errors = run->errors_json();
   thread_local EventBuilder builder;
   for (const auto& e : r.emitted) {
-    builder.reset().copy_from(EventView(e.bytes.data(), e.bytes.size()));
+    // Only our three fields are encoded; the child's event is embedded as it is.
+    builder.extend(EventView(e.bytes.data(), e.bytes.size()));
     builder.field("fallback_used", child.name)
         .field("fallback_attempts", static_cast<int64_t>(run->attempts))
         .field("fallback_errors", errors);
@@ -612,13 +647,13 @@ void Fallback::fail_chain(const std::shared_ptr<Run>& run, Status status, const 
   run->finished = true;
   host_.cancel_timer(std::exchange(run->hedge_timer, 0));
   host_.cancel_timer(std::exchange(run->retry_timer, 0));
-  for (const auto& [id, entry] : run->active) host_.cancel_child(id);
-  host_.counter_add("fallback_events_total", 1, "result=\"failed\"");
+  for (const Run::Active& a : run->active) host_.cancel_child(a.id);
+  events_failed_.add();
   std::string message = why + ": ";
   bool any = false;
-  for (const Json& e : run->errors) {
-    message += std::string(any ? "; " : "") + e.value("child", "") + " " + e.value("class", "") +
-               (e.value("message", "").empty() ? "" : " (" + e.value("message", "") + ")");
+  for (const Run::Failure& e : run->errors) {
+    message += std::string(any ? "; " : "") + e.child + " " + e.cls +
+               (e.message.empty() ? "" : " (" + e.message + ")");
     any = true;
   }
   if (!any) message += "no child was tried";

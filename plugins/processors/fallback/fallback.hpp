@@ -131,6 +131,7 @@ class Budget {
   // Why a call may not start now ("rpm" / "tpm"), or nullptr when it may.
   const char* refuses(int64_t now_ns);
   void started(int64_t now_ns);
+  bool counts_requests() const { return rpm_ > 0; }
   void spent(int64_t tokens, int64_t now_ns);
 
  private:
@@ -170,7 +171,8 @@ class Fallback final : public Processor {
   const char* skip_reason(Child& child, int64_t now);
   bool child_enabled(Child& child);
   void breaker_changed(Child& child);
-  std::vector<size_t> order_for(const EventView& event) const;
+  // The child position the event names through `prefer`, or SIZE_MAX.
+  size_t preferred_for(const EventView& event) const;
   Child& child_named(const Json& args);
   Json child_status(Child& child);
 
@@ -184,6 +186,9 @@ class Fallback final : public Processor {
   int64_t hedge_after_ns_ = 0;
   std::string prefer_field_;
   bool prefer_attr_ = false;
+  Metric events_first_ = host_.counter("fallback_events_total", "result=\"first\"");
+  Metric events_failover_ = host_.counter("fallback_events_total", "result=\"failover\"");
+  Metric events_failed_ = host_.counter("fallback_events_total", "result=\"failed\"");
   Commands commands_;  // last: its handlers use everything above
 };
 

@@ -241,6 +241,21 @@ TEST(Fallback, HedgeLosesWhenThePrimaryAnswersFirst) {
   EXPECT_EQ(p.host().counter("fallback_hedges_won_total"), 0);
 }
 
+// The hedge timer runs from the start of the child being waited on: when the first child fails
+// and the chain moves on, the next child gets its own full hedge_after (found by the latency
+// bench: it was hedged at the first child's start + hedge_after).
+TEST(Fallback, AChildTheChainMovedOnToGetsItsOwnHedgeDelay) {
+  TestPlugin p(options({{"hedge_after", 80 * kMs}}),
+               with_children({always("gpt", fail_with(Status::kServerError, 30ms)),
+                              always("gemini", answer(5s)), always("rules", answer())}));
+  auto r = p.process(event());
+  ASSERT_TRUE(r.outcome.ok()) << r.outcome.message;
+  EXPECT_EQ(r.emitted[0].view().string("fallback_used"), "rules");
+  auto calls = p.host().child_calls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_GE(calls[2].start_ns - calls[1].start_ns, 80 * kMs);
+}
+
 TEST(Fallback, PreferredChildIsTriedFirst) {
   TestPlugin p(options({{"prefer", "attrs.model"}}),
                with_children({always("gpt", answer()), always("gemini", answer()),
