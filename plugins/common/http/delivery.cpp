@@ -251,7 +251,7 @@ void Delivery::delivered(const ItemPtr& item) {
     const int64_t age_ns = now_ns() - item->event_time_ns;
     // A clock step or a replayed old event can make the age negative or huge; both are still
     // observed (clamped at 0) so the count matches alerts_delivered_total.
-    host_.observe("alert_latency_seconds", static_cast<double>(std::max<int64_t>(age_ns, 0)) / 1e9);
+    alert_latency_.observe(static_cast<double>(std::max<int64_t>(age_ns, 0)) / 1e9);
   }
 }
 

@@ -122,6 +122,7 @@ class Delivery {
   void fail_waiting();
 
   Host host_;
+  Metric alert_latency_ = host_.histogram("alert_latency_seconds");  // per alert: resolved once
   DeliveryOptions opts_;
   Classifier classify_;
   std::unique_ptr<Client> client_;

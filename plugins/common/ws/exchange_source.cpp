@@ -140,7 +140,7 @@ bool ExchangeSource::pace(SourceContext& ctx, int64_t event_ns) {
 bool ExchangeSource::emit(SourceContext& ctx, int64_t event_ns) {
   if (!pace(ctx, event_ns)) return false;
   builder_.id(next_id_++).ingest_time_ns(now_ns()).source(source_);
-  host_.counter_add("source_frames_total", 1);
+  frames_.add();
   return ctx.emit(builder_.finish());
 }
 

@@ -101,7 +101,7 @@ class ExchangeSource : public Source {
   bool emit_written(SourceContext& ctx, int64_t event_ns, Write&& write) {
     if (!pace(ctx, event_ns)) return false;
     const std::span<const uint8_t> event = write(next_id_++, now_ns());
-    host_.counter_add("source_frames_total", 1);
+    frames_.add();
     return ctx.emit(event);
   }
 
@@ -117,6 +117,7 @@ class ExchangeSource : public Source {
   bool pace(SourceContext& ctx, int64_t event_ns);
 
   Host host_;
+  Metric frames_ = host_.counter("source_frames_total");  // per event: resolved once
   std::string source_;
   std::string noun_;
   std::string replay_file_;

@@ -434,7 +434,7 @@ Outcome LlmClassifier::answer(Pending& pending, const http::Response& r,
   }
 
   double latency_ms = static_cast<double>(mono_ns() - pending.started_ns) / 1e6;
-  builder_.reset().copy_from(pending.call.event());
+  builder_.extend(pending.call.event());  // the event embedded as it is, plus these fields
   builder_.field("risk_level", level)
       .field("summary", *summary)
       .field("recommendation", *recommendation)

@@ -112,7 +112,10 @@ std::string format_usd(double amount) {
 RulesClassifier::RulesClassifier(const Host& host, const Config& config)
     : host_(host),
       high_usd_(amount_option(config, "high_usd")),
-      medium_usd_(amount_option(config, "medium_usd")) {
+      medium_usd_(amount_option(config, "medium_usd")),
+      classified_{host.counter("rules_classified_total", level_labels(RiskLevel::kLow)),
+                  host.counter("rules_classified_total", level_labels(RiskLevel::kMedium)),
+                  host.counter("rules_classified_total", level_labels(RiskLevel::kHigh))} {
   if (high_usd_ <= 0) throw OptionError("high_usd", "must be a positive amount");
   if (medium_usd_ < 0) throw OptionError("medium_usd", "must not be negative");
   if (medium_usd_ >= high_usd_) {
@@ -195,14 +198,14 @@ void RulesClassifier::process(Call call) {
       break;
   }
 
-  builder_.reset().copy_from(ev);
+  builder_.extend(ev);  // only the fields below are encoded; the event is embedded as it is
   builder_.field("risk_level", level_name(level))
       .field("summary", summary_)
       .field("recommendation", recommendation_)
       .field("classifier", "rules");
   if (!ev.string("liquidated")) builder_.field("liquidated", liquidation->position);
   call.emit(builder_.finish());
-  host_.counter_add("rules_classified_total", 1, level_labels(level));
+  classified_[static_cast<size_t>(level)].add();
   call.ok();
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <array>
 #include <set>
 #include <string>
 #include <string_view>
@@ -47,6 +48,8 @@ class RulesClassifier final : public Processor {
   std::set<std::string, std::less<>> watch_symbols_;
   // Used only inside process(), which the stage calls on one thread.
   EventBuilder builder_;
+  // rules_classified_total by risk level, resolved once (indexed by RiskLevel).
+  std::array<Metric, 3> classified_;
   std::string summary_;
   std::string recommendation_;
 };
