@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "sluice/sdk.hpp"
+#include "sluice/units.hpp"
 
 // Defined by the SLUICE_PLUGIN line of the plugin the test binary compiles in.
 extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* SLUICE_ENTRY_POINT(void);
@@ -109,6 +110,10 @@ struct TestOptions {
   bool start = true;
   // Children of a composite, in the order of the host's child table (child index = position).
   std::vector<ScriptedChild> children{};
+  // true: the config is written as in a pipeline file ("60s", "64KiB", child names, defaults
+  // left out) and goes through apply_schema() first, as the host converts it; false: it is
+  // already in the form create() receives (durations in ns, child indices, defaults filled).
+  bool as_written = false;
 };
 
 // The host services one plugin instance sees. Thread-safe, like the runtime's: asynchronous
@@ -747,6 +752,154 @@ class CreateError : public std::runtime_error {
 };
 
 // One plugin instance under test. Not movable: the plugin holds pointers into it.
+// The option schema applied to options as a pipeline file writes them, by the rules the host
+// applies before create() (docs/pipeline-files.md §7, config_options.cpp): unknown keys and
+// missing required ones refused, defaults filled from default_toml, durations to nanoseconds,
+// sizes to bytes, numbers widened, choices and ABI 1.2 bounds checked, processor names turned
+// into child indices (by the names of `children`). Throws CreateError naming the key.
+// ${VAR} expansion is not applied: write the values.
+inline Json apply_schema(const sluice_plugin_descriptor* d, const Json& written,
+                         const std::vector<ScriptedChild>& children = {}) {
+  auto fail = [](const std::string& key, const std::string& why) -> Json {
+    throw CreateError(key, 0, "option '" + key + "' " + why);
+  };
+  auto spec_of = [&](std::string_view key) -> const sluice_option_spec* {
+    for (size_t i = 0; i < d->option_count; ++i) {
+      if (key == d->options[i].key) return &d->options[i];
+    }
+    return nullptr;
+  };
+  auto child_index = [&](const std::string& key, const Json& name) -> Json {
+    if (!name.is_string()) return fail(key, "must name a processor");
+    for (size_t i = 0; i < children.size(); ++i) {
+      if (children[i].name == name.get<std::string>()) return i;
+    }
+    throw CreateError(key, 0,
+                      "option '" + key + "': unknown processor '" + name.get<std::string>() + "'");
+  };
+  // One scalar of the option's (element) type.
+  auto scalar = [&](const sluice_option_spec& spec, int type, const Json& v) -> Json {
+    const std::string key = spec.key;
+    switch (type) {
+      case SLUICE_OPT_STRING: {
+        if (!v.is_string()) return fail(key, "must be a string");
+        if (spec.choices == nullptr) return v;
+        std::string_view rest = spec.choices;
+        std::string list;
+        while (!rest.empty()) {
+          size_t comma = rest.find(',');
+          std::string_view item = rest.substr(0, comma);
+          while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+          while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+          if (item == v.get<std::string>()) return v;
+          list += (list.empty() ? "" : ", ") + std::string(item);
+          if (comma == std::string_view::npos) break;
+          rest.remove_prefix(comma + 1);
+        }
+        return fail(key, "must be one of: " + list + " (got '" + v.get<std::string>() + "')");
+      }
+      case SLUICE_OPT_SECRET:
+      case SLUICE_OPT_EXPRESSION:
+        if (!v.is_string()) return fail(key, "must be a string");
+        return v;
+      case SLUICE_OPT_INT:
+        if (!v.is_number_integer()) return fail(key, "must be an integer");
+        return v.get<int64_t>();
+      case SLUICE_OPT_DOUBLE:
+        if (!v.is_number()) return fail(key, "must be a number");
+        return v.get<double>();
+      case SLUICE_OPT_BOOL:
+        if (!v.is_boolean()) return fail(key, "must be a boolean");
+        return v;
+      case SLUICE_OPT_DURATION: {
+        if (!v.is_string()) return fail(key, "must be a duration (e.g. \"250ms\")");
+        std::string error;
+        auto ns = units::parse_duration(v.get<std::string>(), &error);
+        if (!ns) return fail(key, "invalid duration '" + v.get<std::string>() + "': " + error);
+        return *ns;
+      }
+      case SLUICE_OPT_SIZE: {
+        if (v.is_number_unsigned()) return v.get<uint64_t>();
+        if (!v.is_string()) return fail(key, "must be a size (e.g. \"64KiB\") or a byte count");
+        std::string error;
+        auto bytes = units::parse_size(v.get<std::string>(), &error);
+        if (!bytes) return fail(key, "invalid size '" + v.get<std::string>() + "': " + error);
+        return *bytes;
+      }
+      case SLUICE_OPT_PROCESSOR:
+        return child_index(key, v);
+      default:
+        return fail(key, "has a type the test host does not know");
+    }
+  };
+  auto convert = [&](const sluice_option_spec& spec, const Json& v) -> Json {
+    auto list = [&](int element) -> Json {
+      if (!v.is_array()) return fail(spec.key, "must be a list");
+      Json out = Json::array();
+      for (const Json& e : v) out.push_back(scalar(spec, element, e));
+      return out;
+    };
+    switch (spec.type) {
+      case SLUICE_OPT_STRING_LIST: return list(SLUICE_OPT_STRING);
+      case SLUICE_OPT_INT_LIST: return list(SLUICE_OPT_INT);
+      case SLUICE_OPT_DOUBLE_LIST: return list(SLUICE_OPT_DOUBLE);
+      case SLUICE_OPT_PROCESSOR_LIST: return list(SLUICE_OPT_PROCESSOR);
+      case SLUICE_OPT_TABLE:
+        if (!v.is_object()) return fail(spec.key, "must be a table");
+        return v;
+      default: return scalar(spec, spec.type, v);
+    }
+  };
+  if (!written.is_object()) throw CreateError("", 0, "options must be a table");
+  Json out = Json::object();
+  for (const auto& [key, value] : written.items()) {
+    const sluice_option_spec* spec = spec_of(key);
+    if (spec == nullptr) throw CreateError(key, 0, "unknown option '" + key + "'");
+    out[key] = convert(*spec, value);
+  }
+  for (size_t i = 0; i < d->option_count; ++i) {
+    const sluice_option_spec& spec = d->options[i];
+    if (out.contains(spec.key)) continue;
+    if (spec.default_toml != nullptr) {
+      // Every default literal the SDK's plugins write (strings, numbers, booleans, lists of
+      // them) reads the same as JSON.
+      Json parsed = Json::parse(spec.default_toml, nullptr, false);
+      if (parsed.is_discarded()) fail(spec.key, "has a default this test host cannot read");
+      out[spec.key] = convert(spec, parsed);
+    } else if (spec.required) {
+      throw CreateError(spec.key, 0, "missing required option '" + std::string(spec.key) + "'");
+    }
+  }
+  if (d->abi_minor >= 2 && d->option_bounds != nullptr) {
+    for (size_t i = 0; i < d->option_bounds_count; ++i) {
+      const sluice_option_bounds& b = d->option_bounds[i];
+      const sluice_option_spec* spec = spec_of(b.key);
+      if (spec == nullptr || !out.contains(b.key)) continue;
+      int element = spec->type == SLUICE_OPT_INT_LIST      ? SLUICE_OPT_INT
+                    : spec->type == SLUICE_OPT_DOUBLE_LIST ? SLUICE_OPT_DOUBLE
+                                                           : spec->type;
+      const Json& value = out[b.key];
+      for (const Json& v : value.is_array() ? value : Json::array({value})) {
+        for (int lower = 1; lower >= 0; --lower) {
+          const char* literal = lower ? b.min : b.max;
+          if (literal == nullptr) continue;
+          Json limit = scalar(*spec, element, Json::parse(literal));
+          bool outside = v.is_number_float() || limit.is_number_float()
+                             ? (lower ? v.get<double>() < limit.get<double>()
+                                      : v.get<double>() > limit.get<double>())
+                             : (lower ? v.get<int64_t>() < limit.get<int64_t>()
+                                      : v.get<int64_t>() > limit.get<int64_t>());
+          if (outside) {
+            fail(b.key, std::string("must be ") + (lower ? "at least " : "at most ") + literal +
+                            ", got " + written.value(b.key, v).dump());
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 class TestPlugin {
  public:
   // Creates the plugin this test binary compiles in (its SLUICE_PLUGIN entry point).
@@ -762,7 +915,8 @@ class TestPlugin {
              const TestOptions& options = {})
       : d_(descriptor), host_(std::make_unique<TestHost>(options)) {
     sluice_error err{};
-    self_ = d_->create(host_->raw(), config.dump().c_str(), &err);
+    const Json given = options.as_written ? apply_schema(d_, config, options.children) : config;
+    self_ = d_->create(host_->raw(), given.dump().c_str(), &err);
     if (self_ == nullptr) throw CreateError(err.key, err.column, err.message);
     if (options.start) {
       try {

@@ -256,6 +256,18 @@ TEST(Fallback, AChildTheChainMovedOnToGetsItsOwnHedgeDelay) {
   EXPECT_GE(calls[2].start_ns - calls[1].start_ns, 80 * kMs);
 }
 
+// Options as a pipeline file writes them ("50ms", child names, defaults left out), converted by
+// the test host exactly as the runtime converts them.
+TEST(Fallback, OptionsAsWrittenInAPipelineFile) {
+  TestOptions t = with_children({always("gpt", answer(2s)), always("gemini", answer(10ms))});
+  t.as_written = true;
+  TestPlugin p({{"chain", {"gpt", "gemini"}}, {"hedge_after", "50ms"}, {"deadline", "1s"}}, t);
+  auto r = p.process(event());
+  ASSERT_TRUE(r.outcome.ok()) << r.outcome.message;
+  EXPECT_EQ(r.emitted[0].view().string("fallback_used"), "gemini");
+  EXPECT_THROW(TestPlugin({{"chain", {"gpt"}}, {"retries", 11}}, t), testkit::CreateError);
+}
+
 TEST(Fallback, PreferredChildIsTriedFirst) {
   TestPlugin p(options({{"prefer", "attrs.model"}}),
                with_children({always("gpt", answer()), always("gemini", answer()),
