@@ -34,58 +34,6 @@ std::string detail_of(const json& body, const http::Response& r, const std::stri
   return r.body.empty() ? what : what + ": " + http::body_snippet(r.body);
 }
 
-// One chat's share of an event: completes the event once every chat has answered.
-struct Fanout {
-  Fanout(Call c, size_t n) : call(std::move(c)), remaining(n) {}
-  Call call;
-  std::function<void()> on_ok;  // runs before the call completes ok
-  std::mutex mu;
-  size_t remaining;
-  Status status = Status::kOk;
-  std::string message;
-};
-
-struct Part {
-  sluice_call raw{};
-  std::shared_ptr<Fanout> fan;
-};
-
-void part_emit(sluice_call*, const char*, const uint8_t*, size_t) {}
-
-void part_done(sluice_call* c, const sluice_outcome* outcome) {
-  std::shared_ptr<Fanout> fan = std::move(static_cast<Part*>(c->host_data)->fan);
-  delete static_cast<Part*>(c->host_data);
-  bool last;
-  {
-    std::lock_guard lock(fan->mu);
-    if (outcome->status != SLUICE_OK) {
-      if (fan->status == Status::kOk) fan->status = static_cast<Status>(outcome->status);
-      if (!fan->message.empty()) fan->message += "; ";
-      fan->message += outcome->message != nullptr ? outcome->message : "failed";
-    }
-    last = --fan->remaining == 0;
-  }
-  if (!last) return;
-  if (fan->status == Status::kOk) {
-    if (fan->on_ok) fan->on_ok();
-    fan->call.ok();
-  } else {
-    fan->call.fail(fan->status, fan->message);
-  }
-}
-
-Call part_of(const std::shared_ptr<Fanout>& fan) {
-  auto* part = new Part;
-  const Bytes bytes = fan->call.bytes();
-  part->raw.event = bytes.data();
-  part->raw.event_size = bytes.size();
-  part->raw.host_data = part;
-  part->raw.emit = part_emit;
-  part->raw.done = part_done;
-  part->fan = fan;
-  return Call(&part->raw);
-}
-
 }  // namespace
 
 int64_t alert_time_ns(const EventView& event) {
@@ -345,18 +293,20 @@ void TelegramSink::consume(Call call) {
     chats_[0].delivery->deliver(std::move(call), request_for(chats_[0].id));
     return;
   }
-  auto fan = std::make_shared<Fanout>(std::move(call), chats_.size());
+  std::function<void()> on_ok;
   if (bot_ && !pipeline_alert) {
     // For /stats: what was sent, and how long after the exchange's time it reached every chat.
     const int64_t time_ns = alert_time_ns(event);
-    fan->on_ok = [bot = bot_.get(), symbol = std::move(symbol),
-                  notional = event.number("notional_usd"), time_ns] {
+    on_ok = [bot = bot_.get(), symbol = std::move(symbol), notional = event.number("notional_usd"),
+             time_ns] {
       std::optional<int64_t> latency;
       if (time_ns > 0) latency = now_ns() - time_ns;
       bot->record_sent(symbol, notional, latency);
     };
   }
-  for (const Chat& chat : chats_) chat.delivery->deliver(part_of(fan), request_for(chat.id));
+  // One message per chat; the event completes when every chat has answered.
+  Split split(std::move(call), chats_.size(), std::move(on_ok));
+  for (const Chat& chat : chats_) chat.delivery->deliver(split.part(), request_for(chat.id));
 }
 
 }  // namespace sluice::telegram_sink

@@ -19,6 +19,7 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -635,6 +636,74 @@ class Call {
   }
   sluice_call* c_;
   uint32_t host_minor_;
+};
+
+// One call split into parts that complete on their own (one message per chat, one request per
+// endpoint) and joined back into the call's outcome: ok when every part is ok (on_ok runs
+// first, e.g. to record what was sent), else the first failure's class with every failure's
+// message joined by "; "; costs add up. Each part is an ordinary Call over the same event, with
+// the same deadline; what a part emits is dropped (parts report, the split call emits).
+// Thread-safe: parts may complete on any thread, in any order. Call part() exactly `parts`
+// times; a part dropped without completing counts as failed (as any dropped Call does).
+class Split {
+ public:
+  Split(Call call, size_t parts, std::function<void()> on_ok = {})
+      : join_(std::make_shared<Join>(std::move(call), parts, std::move(on_ok))) {}
+
+  Call part() {
+    auto* p = new Part;
+    const Bytes bytes = join_->call.bytes();
+    p->raw.event = bytes.data();
+    p->raw.event_size = bytes.size();
+    p->raw.host_data = p;
+    p->raw.emit = [](sluice_call*, const char*, const uint8_t*, size_t) {};
+    p->raw.done = &Split::part_done;
+    p->raw.deadline_ns = join_->call.deadline_ns();
+    p->join = join_;
+    return Call(&p->raw);
+  }
+
+ private:
+  struct Join {
+    Join(Call c, size_t n, std::function<void()> ok)
+        : call(std::move(c)), on_ok(std::move(ok)), remaining(n) {}
+    Call call;
+    std::function<void()> on_ok;
+    std::mutex mu;
+    size_t remaining;
+    Status status = Status::kOk;
+    std::string message;
+    double cost = 0;
+  };
+  struct Part {
+    sluice_call raw{};
+    std::shared_ptr<Join> join;
+  };
+  static void part_done(sluice_call* c, const sluice_outcome* outcome) {
+    std::unique_ptr<Part> part(static_cast<Part*>(c->host_data));
+    std::shared_ptr<Join> join = std::move(part->join);
+    bool last;
+    {
+      std::lock_guard lock(join->mu);
+      join->cost += outcome->cost_usd;
+      if (outcome->status != SLUICE_OK) {
+        if (join->status == Status::kOk) join->status = static_cast<Status>(outcome->status);
+        if (!join->message.empty()) join->message += "; ";
+        join->message += outcome->message != nullptr ? outcome->message : "failed";
+      }
+      last = --join->remaining == 0;
+    }
+    if (!last) return;
+    if (join->status == Status::kOk) {
+      if (join->on_ok) join->on_ok();
+      join->call.ok(join->cost);
+    } else {
+      Outcome failed = Outcome::failure(join->status, std::move(join->message));
+      failed.cost_usd = join->cost;
+      join->call.done(failed);
+    }
+  }
+  std::shared_ptr<Join> join_;
 };
 
 // Handed to Source::run: blocking emit (backpressure) and cooperative stop.
