@@ -26,31 +26,9 @@
 
 namespace sluice::http {
 
-// An option schema as the SDK takes it: one C array (SLUICE_PLUGIN(..., list.specs)).
-template <size_t N>
-struct OptionList {
-  sluice_option_spec specs[N];
-};
-
-namespace detail {
-template <size_t... Ns>
-constexpr std::array<sluice_option_spec, (Ns + ...)> concat(
-    const std::array<sluice_option_spec, Ns>&... parts) {
-  std::array<sluice_option_spec, (Ns + ...)> out{};
-  size_t i = 0;
-  ((std::copy(parts.begin(), parts.end(), out.begin() + i), i += Ns), ...);
-  return out;
-}
-}  // namespace detail
-
-// The parts joined, in order, into one schema.
-template <size_t... Ns>
-constexpr OptionList<(Ns + ...)> option_list(const std::array<sluice_option_spec, Ns>&... parts) {
-  const auto all = detail::concat(parts...);
-  OptionList<(Ns + ...)> out{};
-  std::copy(all.begin(), all.end(), out.specs);
-  return out;
-}
+// Fragments join with the SDK's sluice::option_list (sdk.hpp), spelled http::option_list here.
+using sluice::option_list;
+using sluice::OptionList;
 
 // Defaults and wording of the retry options; the chat webhooks' unless a sink says otherwise.
 struct RetryOptionDefaults {
@@ -98,13 +76,13 @@ constexpr std::array<sluice_option_spec, 2> tls_options() {
 
 // What a chat_webhook() Poster reads besides `url`: min_interval (its default a TOML duration
 // literal), then retry_options() and tls_options().
-constexpr std::array<sluice_option_spec, 8> chat_webhook_options(const char* min_interval) {
+constexpr OptionList<8> chat_webhook_options(const char* min_interval) {
   const std::array<sluice_option_spec, 1> pacing = {{
       {.key = "min_interval", .type = SLUICE_OPT_DURATION, .default_toml = min_interval,
        .required = 0, .description = "Least time between two messages to the webhook",
        .choices = nullptr},
   }};
-  return detail::concat(pacing, retry_options(), tls_options());
+  return option_list(pacing, retry_options(), tls_options());
 }
 // clang-format on
 

@@ -23,7 +23,8 @@
 
 namespace sluice::ws {
 
-// Option specs identical in every exchange source's schema (replay::kSpeedOption likewise).
+// Option specs identical in every exchange source's schema (replay::kSpeedOption likewise):
+// single specs that a schema lists in place, or joins with sluice::option_list.
 inline constexpr sluice_option_spec kReconnectMinOption = {
     .key = "reconnect_min",
     .type = SLUICE_OPT_DURATION,

@@ -12,6 +12,7 @@
 // fail the run. process()/consume() report failures through Call::fail().
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -249,6 +250,55 @@ class Config {
 };
 
 // The host's services for one plugin instance.
+// An option schema put together from shared fragments: std::array<sluice_option_spec, N>
+// fragments (e.g. the HTTP sinks' retry options) and single specs (e.g. an exchange source's
+// reconnect options), joined in order into one C array for SLUICE_PLUGIN(..., list.specs):
+//
+//   inline constexpr auto kOptions = sluice::option_list(
+//       std::to_array<sluice_option_spec>({{.key = "url", ...}, {.key = "template", ...}}),
+//       http::retry_options(), ws::kReconnectMinOption);
+template <size_t N>
+struct OptionList {
+  sluice_option_spec specs[N];
+};
+
+namespace detail {
+template <class T>
+struct SpecCount;
+template <size_t N>
+struct SpecCount<std::array<sluice_option_spec, N>> {
+  static constexpr size_t value = N;
+};
+template <>
+struct SpecCount<sluice_option_spec> {
+  static constexpr size_t value = 1;
+};
+template <size_t N>
+struct SpecCount<OptionList<N>> {
+  static constexpr size_t value = N;
+};
+template <size_t N>
+constexpr void put_specs(sluice_option_spec* out, size_t& i, const OptionList<N>& part) {
+  for (const sluice_option_spec& s : part.specs) out[i++] = s;
+}
+template <size_t N>
+constexpr void put_specs(sluice_option_spec* out, size_t& i,
+                         const std::array<sluice_option_spec, N>& part) {
+  for (const sluice_option_spec& s : part) out[i++] = s;
+}
+constexpr void put_specs(sluice_option_spec* out, size_t& i, const sluice_option_spec& s) {
+  out[i++] = s;
+}
+}  // namespace detail
+
+template <class... Parts>
+constexpr auto option_list(const Parts&... parts) {
+  OptionList<(detail::SpecCount<Parts>::value + ...)> out{};
+  size_t i = 0;
+  (detail::put_specs(out.specs, i, parts), ...);
+  return out;
+}
+
 // A plugin metric series resolved once (Host::counter / gauge / histogram): on a hot path,
 // add/set/observe cost one atomic update in the host, where counter_add formats the series name
 // and takes the registry's lock on every call. Default-constructed: records nothing.
