@@ -169,7 +169,6 @@ TEST(DocsToml, EveryBlockValidates) {
       // The template plugin (sdk/template) built for the docs that use it.
       {"SLUICE_PLUGIN_PATH", std::string(SLUICE_TEST_PLUGIN_DIR) + "-docs"},
   };
-  size_t checked = 0;
   for (const Block& b : blocks) {
     SCOPED_TRACE(fmt::format("{}:{}", b.file, b.line));
     std::string error;
@@ -185,9 +184,7 @@ TEST(DocsToml, EveryBlockValidates) {
                               << b.line + 1 << "):\n"
                               << r.err << "\n--- as validated:\n"
                               << text;
-    ++checked;
   }
-  EXPECT_EQ(checked, blocks.size());
 }
 
 }  // namespace

@@ -42,6 +42,40 @@ int64_t iso_ns(const std::string& text) {
   return static_cast<int64_t>(timegm(&tm)) * 1'000'000'000 + int64_t{micros} * 1000;
 }
 
+// A pipeline running in this process with an admin endpoint on a free port, for `sluice ctl`.
+class RunningPipeline {
+ public:
+  explicit RunningPipeline(const std::string& path)
+      : pipeline_(testing::load_spec(path), testing::test_registry(), options()),
+        runner_([this] { rc_ = pipeline_.run(); }) {
+    for (int i = 0; i < 1000 && pipeline_.admin_port() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ~RunningPipeline() { stop(); }
+  uint16_t port() const { return pipeline_.admin_port(); }
+  std::string admin() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  // Stops the run and returns its exit code.
+  int stop() {
+    if (runner_.joinable()) {
+      pipeline_.stop();
+      runner_.join();
+    }
+    return rc_;
+  }
+
+ private:
+  static core::RunOptions options() {
+    core::RunOptions opts;
+    opts.admin_port = 0;
+    opts.print_summary = false;
+    return opts;
+  }
+  core::Pipeline pipeline_;
+  int rc_ = -1;
+  std::thread runner_;
+};
+
 TEST(FallbackPipeline, HedgeAnswersFromTheFastChildAndCancelsTheSlowOne) {
   TempDir dir;
   // `slow` would hold each event for 5 s; the hedge starts `old` (a plugin of ABI 1.0, whose
@@ -171,18 +205,10 @@ type = "blackhole"
 inputs = ["classify"]
 )",
                                                      dir.path()));
-  core::RunOptions opts;
-  opts.admin_port = 0;
-  opts.print_summary = false;
-  core::Pipeline pipeline(testing::load_spec(path), testing::test_registry(), opts);
-  int rc = -1;
-  std::thread runner([&] { rc = pipeline.run(); });
-  for (int i = 0; i < 1000 && pipeline.admin_port() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  const uint16_t port = pipeline.admin_port();
+  RunningPipeline pipeline(path);
+  const uint16_t port = pipeline.port();
   ASSERT_NE(port, 0);
-  const std::string admin = "http://127.0.0.1:" + std::to_string(port);
+  const std::string admin = pipeline.admin();
 
   auto nodes = testing::run_command({testing::sluice_binary(), "ctl", "--admin", admin, "nodes"});
   EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
@@ -232,9 +258,7 @@ inputs = ["classify"]
             std::string::npos)
       << missing.err;
 
-  pipeline.stop();
-  runner.join();
-  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(pipeline.stop(), 0);
 }
 
 
@@ -276,17 +300,9 @@ inputs = ["classify"]
 path = "{0}/out.jsonl"
 )",
                                                      dir.path()));
-  core::RunOptions opts;
-  opts.admin_port = 0;
-  opts.print_summary = false;
-  core::Pipeline pipeline(testing::load_spec(path), testing::test_registry(), opts);
-  int rc = -1;
-  std::thread runner([&] { rc = pipeline.run(); });
-  for (int i = 0; i < 1000 && pipeline.admin_port() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_NE(pipeline.admin_port(), 0);
-  const std::string admin = "http://127.0.0.1:" + std::to_string(pipeline.admin_port());
+  RunningPipeline pipeline(path);
+  ASSERT_NE(pipeline.port(), 0);
+  const std::string admin = pipeline.admin();
   auto set = [&](const char* value) {
     auto r = testing::run_command({testing::sluice_binary(), "ctl", "--admin", admin, "settings",
                                    "set", "primary_enabled", value});
@@ -302,9 +318,7 @@ path = "{0}/out.jsonl"
   auto get = testing::run_command(
       {testing::sluice_binary(), "ctl", "--admin", admin, "settings", "get", "primary_enabled"});
   EXPECT_EQ(get.out, "true\n") << get.err;
-  pipeline.stop();
-  runner.join();
-  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(pipeline.stop(), 0);
 
   auto out = read_jsonl(dir.file("out.jsonl"));
   ASSERT_GT(out.size(), 30u);
